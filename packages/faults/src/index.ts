@@ -1,2 +1,11 @@
-/** @since 0.1.0 */
-export const placeholder = 1
+/**
+ * `@effect-mcp/faults`: the FMEA catalogue as data, and its report.
+ *
+ * @since 0.1.0
+ */
+
+/** The 52 failure modes as data, and the lookup of a typed error's mode. @since 0.1.0 */
+export * as FailureMode from "./FailureMode.ts"
+
+/** The generated FMEA matrix (`docs/fmea.md`). @since 0.1.0 */
+export * as FmeaReport from "./FmeaReport.ts"

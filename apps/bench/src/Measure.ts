@@ -1,0 +1,67 @@
+/**
+ * Small measurement helpers shared by the benchmarks: interleaved rounds, medians, percentiles, machine facts.
+ */
+import * as os from "node:os"
+
+/** A named variant to measure: `run` does one round of work and returns how many units it processed. */
+export interface Variant {
+  readonly name: string
+  readonly run: () => number
+}
+
+/** Result of one variant over all rounds: units per second, median and spread. */
+export interface Measured {
+  readonly name: string
+  readonly medianPerSecond: number
+  readonly minPerSecond: number
+  readonly maxPerSecond: number
+  readonly rounds: number
+}
+
+/** The median of a list of numbers. */
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** The p-th percentile (0..100) of a list of numbers, nearest rank. */
+export const percentile = (values: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+/**
+ * Runs the variants in interleaved rounds (A B C A B C …) after a warm-up, so that drift in machine load
+ * affects every variant alike. Synchronous work only.
+ */
+export const interleave = (variants: ReadonlyArray<Variant>, options: { rounds: number; warmup: number }): Array<Measured> => {
+  for (let i = 0; i < options.warmup; i++) for (const v of variants) v.run()
+  const rates = variants.map(() => [] as Array<number>)
+  for (let round = 0; round < options.rounds; round++) {
+    variants.forEach((v, i) => {
+      const start = process.hrtime.bigint()
+      const units = v.run()
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9
+      rates[i]!.push(units / seconds)
+    })
+  }
+  return variants.map((v, i) => ({
+    name: v.name,
+    medianPerSecond: median(rates[i]!),
+    minPerSecond: Math.min(...rates[i]!),
+    maxPerSecond: Math.max(...rates[i]!),
+    rounds: options.rounds
+  }))
+}
+
+/** One line describing the machine and runtime, for reports. */
+export const machine = (): string =>
+  `Node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} × ${os.cpus().length}, ${
+    Math.round(os.totalmem() / 2 ** 30)
+  } GiB, ${os.platform()} ${os.arch()}`
+
+/** Formats a number with thousands separators and a fixed number of decimals. */
+export const fmt = (n: number, decimals = 0): string =>
+  n.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals })

@@ -1,0 +1,647 @@
+/**
+ * The FMEA catalogue as data: all 52 failure modes of the design's FMEA (`design/fmea.md`), each with its
+ * scores, the mitigation the design wants, what effect-mcp does about it, its status, the typed errors that
+ * carry it and the tests that prove it.
+ *
+ * Every typed error in effect-mcp has a `mode` field fixed by its class (`FrameTooLarge` is always `"FM-01"`);
+ * `modeOf` turns any such error back into its catalogue entry, for logs, metrics and reports.
+ *
+ * @since 0.1.0
+ */
+
+/** A failure mode's id: `FM-` and its two-digit row number in the FMEA. */
+export type ModeId =
+  "FM-01" | "FM-02" | "FM-03" | "FM-04" | "FM-05" | "FM-06" | "FM-07" | "FM-08" | "FM-09" | "FM-10" | "FM-11" | "FM-12" | "FM-13" | "FM-14" | "FM-15" | "FM-16" | "FM-17" | "FM-18" | "FM-19" | "FM-20" | "FM-21" | "FM-22" | "FM-23" | "FM-24" | "FM-25" | "FM-26" | "FM-27" | "FM-28" | "FM-29" | "FM-30" | "FM-31" | "FM-32" | "FM-33" | "FM-34" | "FM-35" | "FM-36" | "FM-37" | "FM-38" | "FM-39" | "FM-40" | "FM-41" | "FM-42" | "FM-43" | "FM-44" | "FM-45" | "FM-46" | "FM-47" | "FM-48" | "FM-49" | "FM-50" | "FM-51" | "FM-52"
+
+/** The FMEA's failure categories. */
+export type Category = "Cascading" | "Data" | "Network" | "Process" | "Resource"
+
+/** The priority the FMEA assigns (as written in its table). */
+export type Priority = "HIGH" | "LOW" | "MEDIUM" | "URGENT"
+
+/**
+ * Where effect-mcp stands on a mode: `mitigated` (built, with typed errors and tests), `partial` (some of the
+ * mitigation is built), `planned` (not built yet; `mitigation` says what will be).
+ */
+export type Status = "mitigated" | "partial" | "planned"
+
+/** A test that proves a mitigation: the file and the exact test name. */
+export interface TestRef {
+  readonly file: string
+  readonly name: string
+}
+
+/** One failure mode. */
+export interface FailureMode {
+  readonly id: ModeId
+  readonly number: number
+  readonly name: string
+  readonly category: Category
+  /** Severity, 1–10. */
+  readonly severity: number
+  /** Occurrence, 1–10. */
+  readonly occurrence: number
+  /** Detection (10 = hardest to detect), 1–10. */
+  readonly detection: number
+  /** Risk priority number, computed: severity × occurrence × detection. */
+  readonly rpn: number
+  /** The RPN as printed in the FMEA table (a test checks it equals `rpn`). */
+  readonly documentedRpn: number
+  readonly priority: Priority
+  /** The reference system's mitigation, as the FMEA describes it. */
+  readonly documentedMitigation: string
+  /** The gap the FMEA names. */
+  readonly gap: string
+  /** The mitigation the FMEA recommends. */
+  readonly mitigationWanted: string
+  /** What effect-mcp does (or, for modes not yet mitigated, will do). */
+  readonly mitigation: string
+  readonly status: Status
+  /** The typed error classes that carry this mode. */
+  readonly errors: ReadonlyArray<string>
+  /** The modules that implement the mitigation. */
+  readonly location: ReadonlyArray<string>
+  /** The tests that prove it. */
+  readonly tests: ReadonlyArray<TestRef>
+}
+
+type Details = Pick<
+  FailureMode,
+  "documentedMitigation" | "gap" | "mitigationWanted" | "mitigation" | "status" | "errors" | "location" | "tests"
+>
+
+const row = (
+  number: number,
+  name: string,
+  category: Category,
+  severity: number,
+  occurrence: number,
+  detection: number,
+  documentedRpn: number,
+  priority: Priority,
+  details: Details
+): FailureMode => ({
+  id: `FM-${String(number).padStart(2, "0")}` as ModeId,
+  number,
+  name,
+  category,
+  severity,
+  occurrence,
+  detection,
+  rpn: severity * occurrence * detection,
+  documentedRpn,
+  priority,
+  ...details
+})
+
+/** All 52 modes, in FMEA row order. */
+export const all: ReadonlyArray<FailureMode> = [
+  row(1, "Message size limit bypass (stdio)", "Network", 7, 6, 8, 336, "URGENT", {
+    documentedMitigation: "Max size check in transport",
+    gap: "Not enforced before decode",
+    mitigationWanted: "Enforce the maximum message size in the transport while reading, before any JSON decode; skip the rest of an oversize frame and report it.",
+    mitigation: "NDJSON framing counts bytes while reading; past the limit (default 4 MiB) the rest of the line is skipped without buffering and FrameTooLarge names the limit.",
+    status: "mitigated",
+    errors: ["FrameTooLarge"],
+    location: ["packages/jsonrpc/src/FrameDecoder.ts"],
+    tests: [{ file: "packages/jsonrpc/test/FrameDecoder.test.ts", name: "FM-01 oversize frame is rejected before parsing" }, { file: "packages/jsonrpc/test/FrameDecoder.test.ts", name: "FM-01 a 1 GiB line with no newline leaves RSS bounded" }]
+  }),
+  row(2, "Supervisor restart cascades", "Cascading", 8, 5, 7, 280, "HIGH", {
+    documentedMitigation: "Restart strategy configured",
+    gap: "No isolated failure domains",
+    mitigationWanted: "Implement multi-level supervision with isolation. Add gradual recovery (spread restarts over time). Implement connection draining phase.",
+    mitigation: "Planned: Five supervision tiers as Layers with OTP restart policies (intensity/period) so a crash restarts only its own domain.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(3, "Memory exhaustion under load", "Resource", 9, 4, 8, 288, "HIGH", {
+    documentedMitigation: "GC tuning in vm.args",
+    gap: "No proactive limits",
+    mitigationWanted: "Implement memory monitors per major component. Add alerting at 70%, 85%, 95% memory usage. Implement emergency cleanup (drop idle connections).",
+    mitigation: "Planned: Bounded queues and frame limits everywhere; a resource monitor sheds load before memory runs out.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(4, "Process pool exhaustion", "Resource", 8, 5, 6, 240, "HIGH", {
+    documentedMitigation: "Poolboy connection pool",
+    gap: "No queue backpressure",
+    mitigationWanted: "Implement queue backpressure (reject if queue > threshold). Add SLA-based request prioritization. Monitor queue length and overflow rate.",
+    mitigation: "Planned: Bounded handler concurrency per connection (bulkhead); past the bound the peer gets a typed overload error.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(5, "ETS table overflow", "Resource", 7, 4, 7, 196, "MEDIUM", {
+    documentedMitigation: "ETS table sizing",
+    gap: "No monitoring/alerts",
+    mitigationWanted: "Add ETS table size monitoring. Implement LRU eviction policy. Add table statistics collection.",
+    mitigation: "Planned: Bounded in-memory stores (sessions, event store, dedup cache) with capacity and eviction, and metrics on their size.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(6, "Registry deadlock (gproc)", "Process", 9, 3, 8, 216, "HIGH", {
+    documentedMitigation: "gproc built-in monitoring",
+    gap: "No timeout protection",
+    mitigationWanted: "Put a timeout on every registry call and detect lock-ups; fail fast with a typed error instead of blocking callers.",
+    mitigation: "Planned: Registry operations with timeouts; routing lookups never block on a single lock.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(7, "TCP socket timeout", "Network", 6, 7, 4, 168, "MEDIUM", {
+    documentedMitigation: "5000ms timeout in client",
+    gap: "No exponential backoff",
+    mitigationWanted: "Retry with exponential backoff and jitter instead of a fixed timeout; make timeouts configurable.",
+    mitigation: "Planned: Client retries with Schedule exponential backoff and jitter; configurable request timeouts.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(8, "JSON parse error on malformed input", "Network", 5, 6, 3, 90, "LOW", {
+    documentedMitigation: "Jesse JSON schema validation",
+    gap: "Incomplete error recovery",
+    mitigationWanted: "Recover completely from malformed input: answer with a parse error and keep the connection serving.",
+    mitigation: "MalformedJson is answered with -32700 and id null; the connection keeps serving.",
+    status: "mitigated",
+    errors: ["MalformedJson"],
+    location: ["packages/jsonrpc/src/JsonRpcCodec.ts"],
+    tests: [{ file: "packages/jsonrpc/test/JsonRpcCodec.test.ts", name: "FM-08 malformed JSON becomes -32700 with id null" }]
+  }),
+  row(9, "Connection leak on process crash", "Process", 8, 4, 7, 224, "HIGH", {
+    documentedMitigation: "Supervisor cleanup",
+    gap: "No explicit connection drain",
+    mitigationWanted: "Release every connection's resources when its owner crashes (scoped resources, explicit drain).",
+    mitigation: "Planned: Every connection is a scoped resource; closing its scope (crash or not) releases sockets, fibers and pending requests.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(10, "Duplicate message delivery (retries)", "Data", 6, 5, 8, 240, "HIGH", {
+    documentedMitigation: "Request ID correlation",
+    gap: "No idempotency guarantee",
+    mitigationWanted: "Implement request deduplication cache. Require idempotency keys on all mutations. Add time-windowed cache (5-30 min).",
+    mitigation: "Planned: Duplicate in-flight request ids are refused; a dedup cache for retried requests.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(11, "Out-of-order delivery (async)", "Data", 5, 6, 7, 210, "MEDIUM", {
+    documentedMitigation: "Message sequencing",
+    gap: "No ordering guarantee",
+    mitigationWanted: "Add optional sequence numbers to notifications. Implement notification buffering if ordering needed. Add ordering tests.",
+    mitigation: "Planned: Responses are correlated by id, never by order; per-session ordering where the spec needs it.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(12, "Message corruption (bit flip)", "Data", 10, 2, 8, 160, "MEDIUM", {
+    documentedMitigation: "Binary protocols",
+    gap: "No checksums",
+    mitigationWanted: "Add optional message checksums. Implement message signing (HMAC). Add corruption detection tests.",
+    mitigation: "Planned: UTF-8 and JSON validation on every frame; corrupted frames become typed errors.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(13, "Network partition split-brain", "Cascading", 10, 2, 9, 180, "MEDIUM", {
+    documentedMitigation: "Registry nodes separate",
+    gap: "No split-brain detection",
+    mitigationWanted: "Implement witness node for quorum (3-node minimum). Add timestamp-based conflict resolution. Implement read-your-writes consistency.",
+    mitigation: "Planned: Stateless 2026-07-28 era and session expiry; no state shared across nodes without an owner.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(14, "Circuit breaker stuck open", "Cascading", 8, 3, 9, 216, "HIGH", {
+    documentedMitigation: "gun library retry logic",
+    gap: "No manual override",
+    mitigationWanted: "Implement explicit circuit breaker module. Add automatic half-open timeout (e.g., 30s). Implement test request in half-open state.",
+    mitigation: "Planned: effect/persistence CircuitBreaker with half-open probes and a manual reset.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(15, "Backpressure lost", "Cascading", 7, 5, 8, 280, "HIGH", {
+    documentedMitigation: "ranch backpressure",
+    gap: "No monitoring signals",
+    mitigationWanted: "Monitor socket queue depth explicitly. Implement explicit backpressure signal. Add metrics on backpressure frequency.",
+    mitigation: "Planned: Transports write with backpressure (one drain listener), bounded queues between fibers.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(16, "Handler crash cascade", "Cascading", 8, 4, 6, 192, "MEDIUM", {
+    documentedMitigation: "Supervisor restarts",
+    gap: "No isolation per handler",
+    mitigationWanted: "Implement handler-level circuit breaker. Add pattern detection (crash patterns). Isolate handler per request.",
+    mitigation: "Planned: Each request runs in its own fiber; a failure becomes a safe JSON-RPC error and nothing else is affected.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(17, "Rate limiter crash (Gap #1.9)", "Process", 8, 3, 7, 168, "MEDIUM", {
+    documentedMitigation: "Rate limiter module exists",
+    gap: "No bypass circuit breaker",
+    mitigationWanted: "Implement fail-open mode (allow traffic if limiter down). Add health checks on limiter process. Implement secondary rate limiter.",
+    mitigation: "Planned: effect/persistence RateLimiter; a failing limiter fails open or closed by policy, behind a breaker.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(18, "Auth service timeout", "Cascading", 7, 4, 8, 224, "HIGH", {
+    documentedMitigation: "OAuth timeout config",
+    gap: "No fallback auth",
+    mitigationWanted: "Implement auth result caching (5 min TTL). Add circuit breaker for auth service. Implement fallback auth (basic auth, certs).",
+    mitigation: "Planned: Auth calls with timeouts and a breaker; typed auth errors.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(19, "Monitoring system down", "Process", 6, 2, 9, 108, "MEDIUM", {
+    documentedMitigation: "health_monitor module",
+    gap: "No fallback metrics",
+    mitigationWanted: "Keep a fallback path for metrics when the monitoring system is down; never let monitoring failures affect serving.",
+    mitigation: "Planned: Observability is its own tier; exporters fail without affecting serving.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(20, "Config reload failure", "Cascading", 7, 3, 8, 168, "MEDIUM", {
+    documentedMitigation: "sys.config reload support",
+    gap: "No rollback on error",
+    mitigationWanted: "Implement pre-reload validation. Add automatic rollback on failure. Implement atomic reload (all-or-nothing).",
+    mitigation: "Planned: Configuration through Config, validated before it is applied; a bad reload keeps the old config.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(21, "Connection timeout cascade", "Network", 7, 5, 7, 245, "HIGH", {
+    documentedMitigation: "5000ms timeout + retry",
+    gap: "No adaptive timeout",
+    mitigationWanted: "Implement exponential backoff: 1s → 2s → 4s → 8s → 16s (max). Add adaptive timeouts based on historical latency (SLO tracking). Make timeout configurable per transport.",
+    mitigation: "Planned: Request timeouts that reset on progress; client retries with exponential backoff and jitter.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(22, "Packet loss (1%)", "Network", 5, 8, 4, 160, "MEDIUM", {
+    documentedMitigation: "TCP retransmission",
+    gap: "Application-level retries",
+    mitigationWanted: "Add packet loss detection (track retransmit rate). Switch to UDP with application-level ACKs if TCP loss > 5%. Add per-message deduplication (idempotency keys).",
+    mitigation: "Planned: Application-level timeouts and retries on idempotent requests.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(23, "Packet loss (10%)", "Network", 7, 3, 5, 105, "MEDIUM", {
+    documentedMitigation: "TCP retransmission",
+    gap: "No detection",
+    mitigationWanted: "Detect heavy packet loss (timeouts, retransmission signals) and surface it; retry at the application level.",
+    mitigation: "Planned: Timeout and retry metrics surface heavy loss.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(24, "High latency (100ms→1s)", "Network", 5, 6, 3, 90, "LOW", {
+    documentedMitigation: "Client timeout handling",
+    gap: "No SLO tracking",
+    mitigationWanted: "Add latency metrics to observability. Implement p50/p95/p99 latency tracking. Add SLO-based alerting (e.g., p95 < 200ms).",
+    mitigation: "Planned: Timeouts reset on progress; latency histograms per method.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(25, "Persistent connection loss", "Network", 8, 4, 6, 192, "MEDIUM", {
+    documentedMitigation: "auto_reconnect in client",
+    gap: "No exponential backoff",
+    mitigationWanted: "Implement exponential backoff with jitter: `delay = min(base * 2^attempts + random(0, base), max)`. Add maximum backoff (16s) to prevent slow recovery. Expose connection state via health_monitor.",
+    mitigation: "Planned: Client reconnection with exponential backoff and jitter; Streamable HTTP resumption by Last-Event-ID.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(26, "Duplicate packets", "Network", 4, 5, 6, 120, "MEDIUM", {
+    documentedMitigation: "TCP deduplication",
+    gap: "No application tracking",
+    mitigationWanted: "Implement request deduplication at erlmcp_server level. Require idempotency keys on all tool calls. Add time-limited cache of processed requests (5 min).",
+    mitigation: "Planned: Request ids are unique per connection; duplicates are refused.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(27, "Out-of-order packets", "Network", 4, 7, 5, 140, "MEDIUM", {
+    documentedMitigation: "TCP ordering",
+    gap: "No application handling",
+    mitigationWanted: "Add optional sequence numbers to notifications. Implement notification buffering if ordering needed. Add test cases for out-of-order message handling.",
+    mitigation: "Planned: Correlation by id; SSE event ids for ordered resumption.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(28, "DNS resolution failure", "Network", 6, 3, 6, 108, "MEDIUM", {
+    documentedMitigation: "gun DNS support",
+    gap: "No DNS failover",
+    mitigationWanted: "Implement DNS caching with TTL awareness. Add secondary DNS server support. Cache previous successful IPs (use on DNS failure).",
+    mitigation: "Planned: Connection errors are typed and retried with backoff.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(29, "TLS handshake failure", "Network", 8, 2, 7, 112, "MEDIUM", {
+    documentedMitigation: "gun/ranch TLS",
+    gap: "No certificate validation",
+    mitigationWanted: "Implement certificate pinning (public key + expiry). Add certificate expiry monitoring (warn at 30 days). Support certificate chain validation.",
+    mitigation: "Planned: TLS errors are typed transport failures; no silent fallback.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(30, "Message fragmentation", "Network", 5, 4, 8, 160, "MEDIUM", {
+    documentedMitigation: "Transport framing",
+    gap: "No defragmentation",
+    mitigationWanted: "Add framing layer above TCP, assemble fragments.",
+    mitigation: "Frames are reassembled exactly from arbitrary chunks (byte-level framing before UTF-8 decoding); a stream that ends mid-frame gives TruncatedFrame.",
+    status: "mitigated",
+    errors: ["TruncatedFrame"],
+    location: ["packages/jsonrpc/src/FrameDecoder.ts", "packages/jsonrpc/src/JsonRpcCodec.ts"],
+    tests: [{ file: "packages/jsonrpc/test/FrameDecoder.test.ts", name: "FM-30 arbitrary chunkings decode identically" }, { file: "packages/jsonrpc/test/JsonRpcCodec.test.ts", name: "FM-30 input that ends inside a frame is TruncatedFrame; a complete unterminated frame is accepted" }]
+  }),
+  row(31, "Connection hang", "Network", 7, 3, 8, 168, "MEDIUM", {
+    documentedMitigation: "Socket timeouts",
+    gap: "No keep-alive probes",
+    mitigationWanted: "Enable TCP_KEEPALIVE, add application-level heartbeats.",
+    mitigation: "Planned: Every wait has a timeout; keep-alive pings on long-lived streams.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(32, "File descriptor exhaustion", "Resource", 9, 3, 8, 216, "HIGH", {
+    documentedMitigation: "ulimit in docker",
+    gap: "No monitoring",
+    mitigationWanted: "Add FD usage monitoring via /proc (Linux) or netstat. Alert when FD > 80% of ulimit. Implement connection draining when FD > 90%.",
+    mitigation: "Planned: Connection limits per listener; accept errors are typed and counted.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(33, "CPU throttling", "Resource", 6, 3, 7, 126, "MEDIUM", {
+    documentedMitigation: "VM args tuning",
+    gap: "No adaptive scheduling",
+    mitigationWanted: "Add CPU metrics, alert on throttling.",
+    mitigation: "Planned: Bounded concurrency; load shedding under pressure.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(34, "Disk I/O saturation", "Resource", 7, 2, 8, 112, "MEDIUM", {
+    documentedMitigation: "Async I/O in ranch",
+    gap: "No rate limiting",
+    mitigationWanted: "Monitor I/O latency, add rate limiting.",
+    mitigation: "Planned: Bounded event store; writes with backpressure.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(35, "GC pause > 100ms", "Resource", 7, 4, 9, 252, "HIGH", {
+    documentedMitigation: "GC tuning (Gap #5.2)",
+    gap: "No predictable latency",
+    mitigationWanted: "Implement GC pause monitoring. Add alerting for pauses > 50ms. Export GC metrics to observability.",
+    mitigation: "Planned: Event-loop delay monitoring in the observability tier.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(36, "Connection limit reached", "Resource", 8, 5, 5, 200, "MEDIUM", {
+    documentedMitigation: "Connection limits module",
+    gap: "No graceful degradation",
+    mitigationWanted: "Implement graceful rejection with retry-after. Prioritize connections by request type (e.g., health checks). Add connection draining (close idle conns if near limit).",
+    mitigation: "Planned: Connection limits with a typed refusal (HTTP 503 / closed socket) instead of a hang.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(37, "Message queue overflow", "Resource", 8, 4, 7, 224, "HIGH", {
+    documentedMitigation: "gen_server queue limits",
+    gap: "No monitoring/alerts",
+    mitigationWanted: "Implement per-process queue monitoring. Add metrics on queue depth and dwell time. Implement priority queue (critical messages first).",
+    mitigation: "Planned: Past the concurrency bound the peer gets an Overloaded error at once; no unbounded queue.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(38, "Handler process crash", "Process", 7, 5, 6, 210, "MEDIUM", {
+    documentedMitigation: "Supervisor restarts",
+    gap: "No error logs to registry",
+    mitigationWanted: "Implement handler error logging (track errors over time). Add circuit breaker (disable handler after N failures). Detect crash patterns (e.g., every 5th request).",
+    mitigation: "Planned: A defect or exception in a handler is caught in its fiber, answered with a safe -32603 and recorded.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(39, "Registry partition crash", "Process", 10, 2, 8, 160, "MEDIUM", {
+    documentedMitigation: "gproc replication",
+    gap: "No witness node",
+    mitigationWanted: "Add witness node (3-node minimum for quorum). Implement local cache of registry entries. Add replication to standby node.",
+    mitigation: "Planned: Registry state is rebuilt from live connections on restart.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(40, "Transport process crash", "Process", 8, 4, 6, 192, "MEDIUM", {
+    documentedMitigation: "Transport supervisor",
+    gap: "No graceful shutdown",
+    mitigationWanted: "Implement graceful shutdown (drain pending requests). Add pending request tracking (recover on reconnect). Implement transport health checks.",
+    mitigation: "Planned: A closed transport fails every pending request at once with ConnectionClosed naming the reason; the child process is shut down stdin, then SIGTERM, then SIGKILL.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(41, "Session manager crash", "Process", 8, 3, 7, 168, "MEDIUM", {
+    documentedMitigation: "Session state in ETS",
+    gap: "No session replication",
+    mitigationWanted: "Implement session replication (ETS replication). Add periodic session snapshots. Implement session recovery handshake.",
+    mitigation: "Planned: Sessions in a supervised store with expiry; a lost session answers 404 so the client re-initializes.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(42, "Message handler crash", "Process", 7, 5, 6, 210, "MEDIUM", {
+    documentedMitigation: "Error handling in dispatch",
+    gap: "No circuit breaker",
+    mitigationWanted: "Add circuit breaker for repeated failures. Implement message pattern detection. Quarantine problematic message patterns.",
+    mitigation: "Planned: Typed handler failures are contained and recorded; a circuit breaker per tool.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(43, "Timer process crash", "Process", 5, 2, 8, 80, "LOW", {
+    documentedMitigation: "erlang:start_timer",
+    gap: "No recovery automation",
+    mitigationWanted: "Add timer restart mechanism.",
+    mitigation: "Planned: Timers are Effect Clock and Schedule (fiber-based, TestClock-testable), never raw setTimeout.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(44, "Monitoring process crash", "Process", 6, 3, 8, 144, "MEDIUM", {
+    documentedMitigation: "health_monitor supervisor",
+    gap: "No dual monitoring",
+    mitigationWanted: "Add redundant monitoring.",
+    mitigation: "Planned: The observability tier is supervised; a crashed monitor restarts without affecting serving.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(45, "Connection pool starvation", "Cascading", 7, 4, 7, 196, "MEDIUM", {
+    documentedMitigation: "poolboy max_overflow",
+    gap: "No queue time limits",
+    mitigationWanted: "Add timeouts on queued requests.",
+    mitigation: "Planned: Every queued wait has a timeout.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(46, "Message explosion", "Cascading", 9, 2, 8, 144, "MEDIUM", {
+    documentedMitigation: "Message size limits",
+    gap: "No rate limiting",
+    mitigationWanted: "Add rate limits on message size/count.",
+    mitigation: "Planned: Frame size limits and rate limits on message count.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(47, "Protocol violation", "Process", 6, 3, 6, 108, "MEDIUM", {
+    documentedMitigation: "JSON-RPC validation",
+    gap: "No fuzzing tests",
+    mitigationWanted: "Validate every message against JSON-RPC and MCP schemas; fuzz the decoder with property tests.",
+    mitigation: "Every message's envelope is validated; invalid JSON-RPC is InvalidMessage, answered with -32600 and the id; the decoder is property-tested on arbitrary bytes.",
+    status: "mitigated",
+    errors: ["InvalidMessage"],
+    location: ["packages/jsonrpc/src/JsonRpcCodec.ts"],
+    tests: [{ file: "packages/jsonrpc/test/JsonRpcCodec.test.ts", name: "FM-47 invalid JSON-RPC becomes -32600 with the id" }, { file: "packages/jsonrpc/test/JsonRpcCodec.test.ts", name: "arbitrary bytes never throw and always give messages or typed errors (property)" }]
+  }),
+  row(48, "Backpressure signal lost", "Cascading", 8, 3, 8, 192, "MEDIUM", {
+    documentedMitigation: "ranch built-in",
+    gap: "No external validation",
+    mitigationWanted: "Validate backpressure mechanism.",
+    mitigation: "Planned: Backpressure tested end to end (slow readers lose nothing).",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(49, "One handler crash → cascade", "Cascading", 8, 4, 6, 192, "MEDIUM", {
+    documentedMitigation: "one_for_all supervisor",
+    gap: "No fault isolation",
+    mitigationWanted: "Implement isolation per handler.",
+    mitigation: "Planned: Handlers are isolated per request and per connection; one crash never reaches another client.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(50, "Deserialization failure", "Data", 7, 3, 6, 126, "MEDIUM", {
+    documentedMitigation: "Type specs on records",
+    gap: "No schema versioning",
+    mitigationWanted: "Add schema versioning to messages. Implement version-based handlers. Add forward compatibility layer.",
+    mitigation: "Strict UTF-8 decoding (InvalidUtf8) and MCP schemas per revision; outgoing values that cannot be serialised are UnencodableMessage.",
+    status: "mitigated",
+    errors: ["InvalidUtf8", "UnencodableMessage"],
+    location: ["packages/jsonrpc/src/JsonRpcCodec.ts"],
+    tests: [{ file: "packages/jsonrpc/test/JsonRpcCodec.test.ts", name: "FM-50 invalid UTF-8 is a typed error" }]
+  }),
+  row(51, "Response mismatch (wrong ID)", "Data", 6, 2, 8, 96, "LOW", {
+    documentedMitigation: "Request ID correlation",
+    gap: "No explicit validation",
+    mitigationWanted: "Add validation in client.",
+    mitigation: "Planned: Responses with an unknown id are recorded and dropped; ids match exactly.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  }),
+  row(52, "Session data loss", "Data", 9, 2, 7, 126, "MEDIUM", {
+    documentedMitigation: "ETS snapshot backup",
+    gap: "No replication",
+    mitigationWanted: "Add session replication.",
+    mitigation: "Planned: Session state in a supervised store; the stateless 2026-07-28 era needs none.",
+    status: "planned",
+    errors: [],
+    location: [],
+    tests: []
+  })
+]
+
+const byId = new Map<string, FailureMode>(all.map((m) => [m.id, m]))
+
+/** Is this string a mode id of the catalogue? */
+export const isModeId = (s: string): s is ModeId => byId.has(s)
+
+/** The mode with this id. */
+export const get = (id: ModeId): FailureMode => byId.get(id)!
+
+/** The modes of one category, in row order. */
+export const byCategory = (category: Category): ReadonlyArray<FailureMode> =>
+  all.filter((m) => m.category === category)
+
+/** The `n` modes with the highest RPN (ties by row number). */
+export const topByRpn = (n: number): ReadonlyArray<FailureMode> =>
+  [...all].sort((a, b) => b.rpn - a.rpn || a.number - b.number).slice(0, n)
+
+/**
+ * The catalogue entry of a typed error (any value with a string `mode` field naming a mode), or `undefined`.
+ */
+export const modeOf = (error: unknown): FailureMode | undefined => {
+  if (typeof error !== "object" || error === null) return undefined
+  const mode = (error as { readonly mode?: unknown }).mode
+  return typeof mode === "string" ? byId.get(mode) : undefined
+}
+
+/** The modes that a typed error class carries, by its tag. */
+export const modesOfError = (tag: string): ReadonlyArray<FailureMode> => all.filter((m) => m.errors.includes(tag))
