@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [codec|all] [--quick] [--write]`: runs benchmarks side by side with their baselines in
+ * `pnpm bench [codec|schema|all] [--quick] [--write]`: runs benchmarks side by side with their baselines in
  * the same run, prints the report, and with `--write` updates `docs/benchmarks.md`.
  */
 import * as fs from "node:fs"
@@ -12,13 +12,18 @@ const write = args.includes("--write")
 const which = args.find((a) => !a.startsWith("--")) ?? "all"
 
 if (args.includes("--help")) {
-  process.stdout.write("usage: pnpm bench [codec|all] [--quick] [--write]\n")
+  process.stdout.write("usage: pnpm bench [codec|schema|all] [--quick] [--write]\n")
   process.exit(0)
 }
 
 const sections: Array<string> = []
 if (which === "codec" || which === "all") {
   sections.push(runCodecThroughput({ messages: quick ? 5_000 : 40_000, rounds: quick ? 5 : 15 }).markdown)
+}
+
+if (which === "schema" || which === "all") {
+  const { runMcpSchemaDecodeBench } = await import("./McpSchemaDecode.ts")
+  sections.push((await runMcpSchemaDecodeBench({ iterations: quick ? 2_000 : 20_000 })).markdown)
 }
 
 const report = [

@@ -76,6 +76,11 @@ export class NdjsonFramer {
     return this.buffered
   }
 
+  /** True when no partial frame is held and no oversize frame is being skipped. */
+  get idle(): boolean {
+    return this.buffered === 0 && !this.skipping
+  }
+
   /** Feeds a chunk; calls `emit` for each event, in order. */
   pushTo(chunk: Uint8Array, emit: (event: FrameEvent) => void): void {
     let start = 0

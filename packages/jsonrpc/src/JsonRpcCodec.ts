@@ -85,6 +85,17 @@ const encoder = new TextEncoder()
 
 const hasOwn = Object.prototype.hasOwnProperty
 
+const NEWLINE = 10
+const CR = 13
+
+const isBlankText = (text: string, start: number, end: number): boolean => {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i)
+    if (c !== 32 && c !== 9 && c !== CR) return false
+  }
+  return true
+}
+
 const isId = (u: unknown): u is JsonRpc.RequestId =>
   typeof u === "string" || (typeof u === "number" && Number.isFinite(u))
 
@@ -237,8 +248,49 @@ export const make = (options: Options = {}): Codec => {
           return emit(Result.fail(event))
       }
     }
+    /**
+     * Fast path for the common case (nothing buffered, the chunk smaller than the limit, so every line that
+     * starts in it fits): decode all complete lines with one UTF-8 decode and split the text. Newline bytes
+     * never occur inside a multi-byte UTF-8 sequence, so this is exactly equivalent to framing bytes first.
+     * Anything else (a partial frame pending, invalid UTF-8, a huge chunk) goes through the framer.
+     */
+    const fast = (chunk: Uint8Array, emit: (decoded: Decoded) => void): boolean => {
+      if (!framer.idle || chunk.length > maxFrameBytes) return false
+      const last = chunk.lastIndexOf(NEWLINE)
+      if (last === -1) return false
+      let text: string
+      try {
+        text = utf8.decode(chunk.subarray(0, last))
+      } catch {
+        return false
+      }
+      let start = 0
+      while (start <= text.length) {
+        let end = text.indexOf("\n", start)
+        if (end === -1) end = text.length
+        let lineEnd = end
+        if (lineEnd > start && text.charCodeAt(lineEnd - 1) === CR) lineEnd--
+        if (lineEnd > start && !isBlankText(text, start, lineEnd)) {
+          emit(parseText(text.slice(start, lineEnd), allowBatch))
+        }
+        start = end + 1
+      }
+      if (last + 1 < chunk.length) framer.pushTo(chunk.subarray(last + 1), onEvent(emit))
+      return true
+    }
+    const push = (chunk: Uint8Array, emit: (decoded: Decoded) => void) => {
+      if (!framer.idle && chunk.length <= maxFrameBytes) {
+        // complete the pending frame through the framer, then take the fast path for the rest
+        const first = chunk.indexOf(NEWLINE)
+        if (first === -1) return framer.pushTo(chunk, onEvent(emit))
+        framer.pushTo(chunk.subarray(0, first + 1), onEvent(emit))
+        chunk = chunk.subarray(first + 1)
+        if (chunk.length === 0) return
+      }
+      if (!fast(chunk, emit)) framer.pushTo(chunk, onEvent(emit))
+    }
     return {
-      push: (chunk, emit) => framer.pushTo(chunk, onEvent(emit)),
+      push,
       end: (emit) => {
         for (const event of framer.end()) onEvent(emit)(event)
       },

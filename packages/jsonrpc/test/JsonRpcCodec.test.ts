@@ -235,6 +235,48 @@ describe("JsonRpcCodec", () => {
     )
   })
 
+  it("FM-30 the decoder gives identical results for any chunking, valid or not (property)", () => {
+    const line = fc.oneof(
+      message.map((m) => JSON.stringify(m)),
+      fc.string({ maxLength: 30 }).map((t) => t.replace(/\n/g, " ")),
+      fc.constant("  \r"),
+      fc.constant("{\"jsonrpc\":\"2.0\",\"method\":\"é😀\"}\r")
+    )
+    const render = (out: ReadonlyArray<JsonRpcCodec.Decoded>) =>
+      out.map((d) => (Result.isSuccess(d) ? { ok: d.success } : { error: d.failure._tag, mode: d.failure.mode }))
+    const decodeAll = (small: JsonRpcCodec.Codec, chunks: ReadonlyArray<Uint8Array>) => {
+      const decoder = small.ndjsonDecoder()
+      const out: Array<JsonRpcCodec.Decoded> = []
+      for (const c of chunks) decoder.push(c, (d) => out.push(d))
+      decoder.end((d) => out.push(d))
+      return render(out)
+    }
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 10 }),
+        fc.option(fc.uint8Array({ minLength: 1, maxLength: 4 }), { nil: undefined }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.integer({ min: 8, max: 400 }),
+        (lines, junk, cuts, limit) => {
+          const text = bytes(lines.join("\n") + "\n")
+          const all = junk === undefined ? text : new Uint8Array([...junk, 0x0a, ...text])
+          const small = JsonRpcCodec.make({ maxFrameBytes: limit })
+          const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b)
+          const chunks: Array<Uint8Array> = []
+          let start = 0
+          for (const p of points) {
+            chunks.push(all.slice(start, p))
+            start = p
+          }
+          chunks.push(all.slice(start))
+          expect(decodeAll(small, chunks)).toEqual(decodeAll(small, [all]))
+          expect(decodeAll(small, [...all].map((b) => new Uint8Array([b])))).toEqual(decodeAll(small, [all]))
+        }
+      ),
+      { numRuns: 400 }
+    )
+  })
+
   it("layerConfig reads MCP_MAX_FRAME_BYTES and rejects a bad value", () =>
     Effect.gen(function*() {
       const read = (env: Record<string, string>) =>

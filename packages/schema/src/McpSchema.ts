@@ -41,31 +41,30 @@ export const message = (revision: Revision.Revision, method: string, from: Revis
 export const result = (revision: Revision.Revision, method: string, from: Revision.Sender): Schema.Top | undefined =>
   entry(revision, method, from)?.result
 
-const decoders = new WeakMap<Schema.Top, (u: unknown) => Result.Result<unknown, Schema.SchemaError>>()
+type Decoder = (u: unknown) => Result.Result<unknown, McpSchemaError>
 
-const decoderOf = (schema: Schema.Top) => {
-  let decode = decoders.get(schema)
+const cache = new Map<string, Decoder>()
+
+/** A decoder for one schema, cached by revision, method and role; failures become `McpSchemaError`. */
+const decoderOf = (key: string, revision: Revision.Revision, method: string, schema: Schema.Top | undefined): Decoder => {
+  let decode = cache.get(key)
   if (decode === undefined) {
-    const d = Schema.decodeUnknownResult(schema as Schema.Codec<unknown, unknown, never, never>)
-    decode = (u: unknown) => d(u)
-    decoders.set(schema, decode)
+    if (schema === undefined) {
+      const missing = Result.fail(new McpSchemaError({ revision, method, detail: `no such method in ${revision}` }))
+      decode = () => missing
+    } else {
+      const d = Schema.decodeUnknownResult(schema as Schema.Codec<unknown, unknown, never, never>)
+      decode = (u) => {
+        const r = d(u)
+        return Result.isSuccess(r)
+          ? Result.succeed(r.success)
+          : Result.fail(new McpSchemaError({ revision, method, detail: r.failure.message }))
+      }
+    }
+    // bounded: unknown methods share one entry per revision and role
+    if (schema !== undefined || cache.size < 4096) cache.set(key, decode)
   }
   return decode
-}
-
-const run = (
-  revision: Revision.Revision,
-  method: string,
-  schema: Schema.Top | undefined,
-  value: unknown
-): Result.Result<unknown, McpSchemaError> => {
-  if (schema === undefined) {
-    return Result.fail(new McpSchemaError({ revision, method, detail: `no such method in ${revision}` }))
-  }
-  return Result.mapError(
-    decoderOf(schema)(value),
-    (error) => new McpSchemaError({ revision, method, detail: error.message })
-  )
 }
 
 /** Decodes a whole request or notification message sent by `from`. */
@@ -74,7 +73,8 @@ export const decodeMessage = (
   method: string,
   from: Revision.Sender,
   value: unknown
-): Result.Result<unknown, McpSchemaError> => run(revision, method, message(revision, method, from), value)
+): Result.Result<unknown, McpSchemaError> =>
+  decoderOf(`m:${revision}:${from}:${method}`, revision, method, message(revision, method, from))(value)
 
 /**
  * Decodes the result of a request sent by `from`. In 2026-07-28 a result whose `resultType` is
@@ -90,7 +90,7 @@ export const decodeResult = (
     revision === "2026-07-28" && typeof value === "object" && value !== null &&
     (value as { readonly resultType?: unknown }).resultType === "input_required"
   ) {
-    return run(revision, method, V2026_07_28.InputRequiredResult, value)
+    return decoderOf(`i:${method}`, revision, method, V2026_07_28.InputRequiredResult)(value)
   }
-  return run(revision, method, result(revision, method, from), value)
+  return decoderOf(`r:${revision}:${from}:${method}`, revision, method, result(revision, method, from))(value)
 }
