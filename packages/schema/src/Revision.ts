@@ -109,3 +109,20 @@ export const negotiate = (requested: string, supported: ReadonlyArray<Revision> 
 
 /** The code for "resource not found": -32002 in the stateful era, -32602 (Invalid params) in 2026-07-28. */
 export const resourceNotFoundCode = (revision: Revision): number => (era(revision) === "stateless" ? -32602 : -32002)
+
+/**
+ * The `_meta` keys 2026-07-28 reserves: every request carries the protocol version, the client's capabilities
+ * and info (and optionally its log level); results carry the server's info; subscription notifications carry
+ * the subscription id. Earlier revisions have none of them.
+ */
+export const metaKeys = {
+  protocolVersion: "io.modelcontextprotocol/protocolVersion",
+  clientCapabilities: "io.modelcontextprotocol/clientCapabilities",
+  clientInfo: "io.modelcontextprotocol/clientInfo",
+  logLevel: "io.modelcontextprotocol/logLevel",
+  serverInfo: "io.modelcontextprotocol/serverInfo",
+  subscriptionId: "io.modelcontextprotocol/subscriptionId"
+} as const
+
+/** Does this revision put `resultType` on every result (2026-07-28)? Absent means `"complete"`. */
+export const hasResultType = (revision: Revision): boolean => era(revision) === "stateless"

@@ -36,6 +36,17 @@ describe("Revision", () => {
     expect(Revision.resourceNotFoundCode("2026-07-28")).toBe(-32602)
   })
 
+  it("knows the 2026-07-28 _meta keys and resultType, and they are in that revision's schema", async () => {
+    const fs = await import("node:fs")
+    const spec = fs.readFileSync(new URL("../spec/2026-07-28.json", import.meta.url), "utf8")
+    const older = fs.readFileSync(new URL("../spec/2025-11-25.json", import.meta.url), "utf8")
+    for (const key of Object.values(Revision.metaKeys)) {
+      expect(spec).toContain(`"${key}"`)
+      expect(older).not.toContain(`"${key}"`)
+    }
+    expect(Revision.all.filter(Revision.hasResultType)).toEqual(["2026-07-28"])
+  })
+
   it("negotiates as the stateful era says", () => {
     expect(Revision.negotiate("2025-03-26")).toBe("2025-03-26")
     expect(Revision.negotiate("2099-01-01")).toBe("2025-11-25")

@@ -1,0 +1,56 @@
+/**
+ * The abstract transport under the protocol engine: decoded frames in, messages out. A transport knows
+ * nothing of MCP; it moves bytes and always decodes and encodes through the shared `JsonRpcCodec`, so a bad
+ * frame arrives here as a typed error value, never as an exception.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
+import type { CodecError, JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
+
+/**
+ * FM-40: the connection is closed (the peer hung up, the child exited, the stream ended). `reason` says why
+ * in words a person can act on (e.g. "child exited with code 1").
+ */
+export class ConnectionClosed extends Schema.TaggedError<ConnectionClosed>()("ConnectionClosed", {
+  mode: Schema.tag("FM-40"),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Connection closed: ${this.reason}`
+  }
+}
+
+/** FM-40: the transport failed (an I/O error on a socket or pipe). The connection is unusable after it. */
+export class TransportFailure extends Schema.TaggedError<TransportFailure>()("TransportFailure", {
+  mode: Schema.tag("FM-40"),
+  detail: Schema.String,
+  cause: Schema.optionalKey(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `Transport failure: ${this.detail}`
+  }
+}
+
+/** Every error a transport reports. */
+export type TransportError = ConnectionClosed | TransportFailure
+
+/** One connection's frames, in and out. */
+export interface Transport {
+  /**
+   * Every frame received, decoded by the codec: a message (or batch) or a typed decode error, in order. The
+   * stream ends when the peer closes cleanly and fails with a `TransportError` when the connection breaks.
+   * It can be consumed once.
+   */
+  readonly incoming: Stream.Stream<JsonRpcCodec.Decoded, TransportError>
+  /**
+   * Sends one message (or batch). Completes when the transport has accepted it (respecting backpressure);
+   * fails with `UnencodableMessage` if the message cannot be serialised (nothing is sent) or with a
+   * `TransportError` if the connection is gone.
+   */
+  readonly send: (message: JsonRpc.Incoming) => Effect.Effect<void, TransportError | CodecError.UnencodableMessage>
+  /** Closes the connection (idempotent). `incoming` ends after it. */
+  readonly close: Effect.Effect<void>
+}
