@@ -190,11 +190,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Request ID correlation",
     gap: "No idempotency guarantee",
     mitigationWanted: "Implement request deduplication cache. Require idempotency keys on all mutations. Add time-windowed cache (5-30 min).",
-    mitigation: "Planned: Duplicate in-flight request ids are refused; a dedup cache for retried requests.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: a request whose id is already in flight is refused with -32600 (DuplicateRequestId) and the first continues. Planned: a dedup cache for retried requests.",
+    status: "partial",
+    errors: ["DuplicateRequestId"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused" }]
   }),
   row(11, "Out-of-order delivery (async)", "Data", 5, 6, 7, 210, "MEDIUM", {
     documentedMitigation: "Message sequencing",
@@ -250,11 +250,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Supervisor restarts",
     gap: "No isolation per handler",
     mitigationWanted: "Implement handler-level circuit breaker. Add pattern detection (crash patterns). Isolate handler per request.",
-    mitigation: "Planned: Each request runs in its own fiber; a failure becomes a safe JSON-RPC error and nothing else is affected.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Each request runs in its own fiber (FiberMap keyed by request id); a failure becomes a safe -32603, is recorded with its mode, and affects nothing else.",
+    status: "mitigated",
+    errors: ["HandlerError", "HandlerDefect"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-16 a failing handler does not affect other requests" }]
   }),
   row(17, "Rate limiter crash (Gap #1.9)", "Process", 8, 3, 7, 168, "MEDIUM", {
     documentedMitigation: "Rate limiter module exists",
@@ -300,11 +300,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "5000ms timeout + retry",
     gap: "No adaptive timeout",
     mitigationWanted: "Implement exponential backoff: 1s → 2s → 4s → 8s → 16s (max). Add adaptive timeouts based on historical latency (SLO tracking). Make timeout configurable per transport.",
-    mitigation: "Planned: Request timeouts that reset on progress; client retries with exponential backoff and jitter.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: every request has a timeout (default 60 s) that resets on progress, with an optional total bound; a timed-out request is cancelled at the peer. Planned: client retries with Schedule exponential backoff and jitter.",
+    status: "partial",
+    errors: ["RequestTimedOut"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-21 timeout resets on progress" }]
   }),
   row(22, "Packet loss (1%)", "Network", 5, 8, 4, 160, "MEDIUM", {
     documentedMitigation: "TCP retransmission",
@@ -460,21 +460,21 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "gen_server queue limits",
     gap: "No monitoring/alerts",
     mitigationWanted: "Implement per-process queue monitoring. Add metrics on queue depth and dwell time. Implement priority queue (critical messages first).",
-    mitigation: "Planned: Past the concurrency bound the peer gets an Overloaded error at once; no unbounded queue.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Concurrent handlers per connection are bounded (default 64); past the bound the peer gets an Overloaded error (-32010) at once, never an unbounded queue. Pending outgoing requests are bounded too.",
+    status: "mitigated",
+    errors: ["Overloaded"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-37 past maxConcurrentIncoming the peer gets Overloaded" }]
   }),
   row(38, "Handler process crash", "Process", 7, 5, 6, 210, "MEDIUM", {
     documentedMitigation: "Supervisor restarts",
     gap: "No error logs to registry",
     mitigationWanted: "Implement handler error logging (track errors over time). Add circuit breaker (disable handler after N failures). Detect crash patterns (e.g., every 5th request).",
-    mitigation: "Planned: A defect or exception in a handler is caught in its fiber, answered with a safe -32603 and recorded.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "A defect or thrown exception in a handler is caught in its fiber, answered with a safe -32603 (no stack, no internal text) and recorded; a handler past its time bound is interrupted (finalizers run) and answered with -32001.",
+    status: "mitigated",
+    errors: ["HandlerDefect", "HandlerTimedOut"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-16 a failing handler does not affect other requests" }, { file: "packages/core/test/Isolation.test.ts", name: "FM-38 a handler past its time bound is interrupted and answered" }]
   }),
   row(39, "Registry partition crash", "Process", 10, 2, 8, 160, "MEDIUM", {
     documentedMitigation: "gproc replication",
@@ -490,11 +490,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Transport supervisor",
     gap: "No graceful shutdown",
     mitigationWanted: "Implement graceful shutdown (drain pending requests). Add pending request tracking (recover on reconnect). Implement transport health checks.",
-    mitigation: "Planned: A closed transport fails every pending request at once with ConnectionClosed naming the reason; the child process is shut down stdin, then SIGTERM, then SIGKILL.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: when a connection ends every pending request fails at once with ConnectionClosed naming the reason, and every handler is interrupted. Planned: stdio child shutdown (stdin, SIGTERM, SIGKILL) and graceful drain.",
+    status: "partial",
+    errors: ["ConnectionClosed", "TransportFailure"],
+    location: ["packages/core/src/Protocol.ts", "packages/core/src/Transport.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "closing the connection fails every pending request at once with ConnectionClosed" }]
   }),
   row(41, "Session manager crash", "Process", 8, 3, 7, 168, "MEDIUM", {
     documentedMitigation: "Session state in ETS",
@@ -510,11 +510,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Error handling in dispatch",
     gap: "No circuit breaker",
     mitigationWanted: "Add circuit breaker for repeated failures. Implement message pattern detection. Quarantine problematic message patterns.",
-    mitigation: "Planned: Typed handler failures are contained and recorded; a circuit breaker per tool.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: typed handler failures are contained, answered safely and recorded. Planned: a circuit breaker per tool (effect/persistence CircuitBreaker).",
+    status: "partial",
+    errors: ["HandlerError", "RemoteError"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-16 a failing handler does not affect other requests" }]
   }),
   row(43, "Timer process crash", "Process", 5, 2, 8, 80, "LOW", {
     documentedMitigation: "erlang:start_timer",
@@ -580,11 +580,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "one_for_all supervisor",
     gap: "No fault isolation",
     mitigationWanted: "Implement isolation per handler.",
-    mitigation: "Planned: Handlers are isolated per request and per connection; one crash never reaches another client.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Handlers are isolated per request under the connection's scope: any mix of failing, dying and throwing handlers leaves every other request answered and the connection serving (property-tested).",
+    status: "mitigated",
+    errors: ["HandlerError", "HandlerDefect"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-49 a crashing handler leaves the connection serving (property)" }]
   }),
   row(50, "Deserialization failure", "Data", 7, 3, 6, 126, "MEDIUM", {
     documentedMitigation: "Type specs on records",
@@ -600,11 +600,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Request ID correlation",
     gap: "No explicit validation",
     mitigationWanted: "Add validation in client.",
-    mitigation: "Planned: Responses with an unknown id are recorded and dropped; ids match exactly.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Responses are matched to pending requests by exact id (1 is not \"1\"); a response with an unknown id is recorded (UnknownResponseId) and dropped.",
+    status: "mitigated",
+    errors: ["UnknownResponseId"],
+    location: ["packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-51 a response with an unknown id is recorded and dropped" }]
   }),
   row(52, "Session data loss", "Data", 9, 2, 7, 126, "MEDIUM", {
     documentedMitigation: "ETS snapshot backup",

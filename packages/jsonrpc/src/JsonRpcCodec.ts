@@ -128,8 +128,10 @@ export const classifyMessage = (value: unknown): JsonRpc.Message | InvalidMessag
     if (hasOwn.call(v, "id") && !isId(v.id)) return invalid(null, "\"id\" must be a string or a number")
     return v as unknown as JsonRpc.Message
   }
+  // an invalid *response* is reported with id null: answering it with the peer's own id could fail one of
+  // the peer's pending requests
   if (hasResult) {
-    if (hasError) return invalid(readId(v), "a response cannot have both \"result\" and \"error\"")
+    if (hasError) return invalid(null, "a response cannot have both \"result\" and \"error\"")
     if (!isId(v.id)) return invalid(null, "a success response needs a string or number \"id\"")
     return v as unknown as JsonRpc.Success
   }
@@ -138,14 +140,14 @@ export const classifyMessage = (value: unknown): JsonRpc.Message | InvalidMessag
     if (id !== null && !isId(id)) return invalid(null, "\"id\" must be a string, a number or null")
     const error = v.error
     if (typeof error !== "object" || error === null || Array.isArray(error)) {
-      return invalid(id, "\"error\" must be an object")
+      return invalid(null, "\"error\" must be an object")
     }
     const e = error as Record<string, unknown>
-    if (typeof e.code !== "number" || !Number.isInteger(e.code)) return invalid(id, "\"error.code\" must be an integer")
-    if (typeof e.message !== "string") return invalid(id, "\"error.message\" must be a string")
+    if (typeof e.code !== "number" || !Number.isInteger(e.code)) return invalid(null, "\"error.code\" must be an integer")
+    if (typeof e.message !== "string") return invalid(null, "\"error.message\" must be a string")
     return v as unknown as JsonRpc.Failure
   }
-  return invalid(readId(v), "not a request, notification or response (no \"method\", \"result\" or \"error\")")
+  return invalid(null, "not a request, notification or response (no \"method\", \"result\" or \"error\")")
 }
 
 /** Validates one JSON value as a message, or as a batch when `allowBatch`. */

@@ -85,9 +85,10 @@ describe("JsonRpcCodec", () => {
       [{ jsonrpc: "2.0", id: "x", method: 42 }, "x"],
       [{ jsonrpc: "2.0", id: 3, method: "ping", params: "nope" }, 3],
       [{ jsonrpc: "2.0", id: 4, method: "ping", result: {} }, 4],
-      [{ jsonrpc: "2.0", id: 5, result: {}, error: { code: 1, message: "" } }, 5],
-      [{ jsonrpc: "2.0", id: 6, error: { code: 1.5, message: "x" } }, 6],
-      [{ jsonrpc: "2.0", id: 8 }, 8],
+      // invalid responses are answered with id null, never with the peer's own pending id
+      [{ jsonrpc: "2.0", id: 5, result: {}, error: { code: 1, message: "" } }, null],
+      [{ jsonrpc: "2.0", id: 6, error: { code: 1.5, message: "x" } }, null],
+      [{ jsonrpc: "2.0", id: 8 }, null],
       [{ jsonrpc: "2.0", id: null, method: "ping" }, null],
       [{ jsonrpc: "2.0", id: true, method: "ping" }, null],
       [42, null],

@@ -1,0 +1,464 @@
+/**
+ * The protocol engine shared by server and client (as the official SDK's `Protocol`): request/response
+ * correlation by id, notifications, requests in both directions, progress, cancellation and timeouts, over
+ * any `Transport`.
+ *
+ * Every incoming request runs in its own fiber (a `FiberMap` keyed by request id, under the engine's scope):
+ * a failure, a defect or an exception in one handler becomes a JSON-RPC error with a safe message, is recorded
+ * with its FMEA mode, and affects nothing else (FM-16, FM-38, FM-42, FM-49). Concurrent handlers are bounded
+ * (FM-37); pending outgoing requests are bounded; every wait has a timeout.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberMap from "effect/FiberMap"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { CodecError, ErrorCode, JsonRpc } from "@effect-mcp/jsonrpc"
+import {
+  DuplicateRequestId,
+  HandlerDefect,
+  HandlerError,
+  HandlerTimedOut,
+  McpError,
+  Overloaded,
+  RemoteError,
+  RequestTimedOut,
+  UnknownResponseId
+} from "./ProtocolError.ts"
+import { ConnectionClosed, type Transport, type TransportError } from "./Transport.ts"
+
+/** A progress update: `progress` increases; `total` and `message` are optional. */
+export interface Progress {
+  readonly progress: number
+  readonly total?: number
+  readonly message?: string
+}
+
+/** Options of one outgoing request. */
+export interface RequestOptions {
+  /** Time without a response or progress before the request fails (default: the engine's `defaultTimeout`). */
+  readonly timeout?: Duration.Input
+  /** Whether progress notifications reset the timeout (default true). */
+  readonly resetTimeoutOnProgress?: boolean
+  /** Upper bound on the total time, progress or not. */
+  readonly maxTotalTimeout?: Duration.Input
+  /** Called with each progress notification the peer sends for this request. */
+  readonly onProgress?: (progress: Progress) => Effect.Effect<void>
+}
+
+/** Everything that can fail an outgoing request. */
+export type RequestError =
+  | RemoteError
+  | RequestTimedOut
+  | Overloaded
+  | TransportError
+  | CodecError.UnencodableMessage
+
+/** One incoming request, as a handler sees it. */
+export interface IncomingRequest {
+  readonly id: JsonRpc.RequestId
+  readonly method: string
+  readonly params: Readonly<Record<string, unknown>> | undefined
+  /** `params._meta`, if any. */
+  readonly meta: Readonly<Record<string, unknown>> | undefined
+  /** `params._meta.progressToken`, if the peer asked for progress. */
+  readonly progressToken: string | number | undefined
+  /** Sends `notifications/progress` for this request (a no-op without a progress token). */
+  readonly sendProgress: (progress: Progress) => Effect.Effect<void>
+}
+
+/** A request handler. Fail with `McpError` to send a specific error; anything else becomes a safe -32603. */
+export type RequestHandler = (request: IncomingRequest) => Effect.Effect<unknown, unknown>
+
+/** What the engine records: every typed error that did not go to a caller. */
+export type Diagnostic =
+  | CodecError.DecodeError
+  | UnknownResponseId
+  | DuplicateRequestId
+  | HandlerError
+  | HandlerDefect
+  | HandlerTimedOut
+  | Overloaded
+
+/** Engine settings. */
+export interface Options {
+  /** The handler of a method, or `undefined` for "Method not found" (-32601). */
+  readonly handler: (method: string) => RequestHandler | undefined
+  /** Called for each incoming notification other than cancellation and progress. */
+  readonly onNotification?: (notification: JsonRpc.Notification) => Effect.Effect<void>
+  /** Most handlers running at once; past it the peer gets `ErrorCode.Overloaded` at once (default 64). */
+  readonly maxConcurrentIncoming?: number
+  /** Most of our requests awaiting a response; past it `request` fails with `Overloaded` (default 1024). */
+  readonly maxPendingOutgoing?: number
+  /** Default timeout of our requests (default 60 s). */
+  readonly defaultTimeout?: Duration.Input
+  /** Time bound of a handler, by request (default none). Past it the handler is interrupted. */
+  readonly handlerTimeout?: (request: IncomingRequest) => Duration.Input | undefined
+  /** Whether incoming frames may be JSON-RPC batches (only MCP 2025-03-26). */
+  readonly allowBatch?: () => boolean
+  /** Receives every recorded diagnostic (they are also logged at warning level with their mode). */
+  readonly onDiagnostic?: (diagnostic: Diagnostic) => Effect.Effect<void>
+}
+
+/** A running engine over one connection. */
+export interface Protocol {
+  /** Sends a request and waits for its result. Interrupting the caller sends `notifications/cancelled`. */
+  readonly request: (
+    method: string,
+    params?: Record<string, unknown>,
+    options?: RequestOptions
+  ) => Effect.Effect<unknown, RequestError>
+  /** Sends a notification. */
+  readonly notify: (
+    method: string,
+    params?: Record<string, unknown>
+  ) => Effect.Effect<void, TransportError | CodecError.UnencodableMessage>
+  /** Completes when the connection ends, with why. */
+  readonly closed: Effect.Effect<ConnectionClosed>
+  /** Closes the connection: pending requests fail with `ConnectionClosed`, handlers are interrupted. */
+  readonly close: Effect.Effect<void>
+  /** Requests currently being handled. */
+  readonly inFlight: Effect.Effect<number>
+}
+
+interface Pending {
+  readonly method: string
+  readonly deferred: Deferred.Deferred<unknown, RequestError>
+  readonly onProgress: ((progress: Progress) => Effect.Effect<void>) | undefined
+  /** Clock time of the last activity (send or progress), for the resetting timeout. */
+  lastActivity: number
+  readonly resetOnProgress: boolean
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Safe text of a failure for local records: the message of an Error, never a stack. */
+const describe = (u: unknown): string => {
+  if (u instanceof Error) return `${u.name}: ${u.message}`
+  if (isRecord(u) && typeof u._tag === "string") return typeof u.message === "string" ? `${u._tag}: ${u.message}` : u._tag
+  try {
+    return String(u)
+  } catch {
+    return "unprintable failure"
+  }
+}
+
+/**
+ * Starts the engine on a transport. The engine lives in the current scope: closing it stops reading,
+ * interrupts every handler (their finalizers run) and fails every pending request with `ConnectionClosed`.
+ */
+export const make = Effect.fnUntraced(function*(
+  transport: Transport,
+  options: Options
+): Effect.fn.Return<Protocol, never, Scope.Scope> {
+  const maxIncoming = options.maxConcurrentIncoming ?? 64
+  const maxPending = options.maxPendingOutgoing ?? 1024
+  const defaultTimeout = Duration.fromInputUnsafe(options.defaultTimeout ?? Duration.seconds(60))
+  const scope = yield* Effect.scope
+  const handlers = yield* FiberMap.make<JsonRpc.RequestId, void>()
+  const pending = new Map<JsonRpc.RequestId, Pending>()
+  const closedSignal = yield* Deferred.make<ConnectionClosed>()
+  let nextId = 0
+  let inFlight = 0
+
+  const record = (diagnostic: Diagnostic) =>
+    Effect.logWarning(diagnostic.message).pipe(
+      Effect.annotateLogs({ mode: diagnostic.mode, error: diagnostic._tag }),
+      Effect.andThen(options.onDiagnostic ? options.onDiagnostic(diagnostic) : Effect.void)
+    )
+
+  /** Sends and ignores a transport that is already gone (a response to a closed peer has nowhere to go). */
+  const sendQuietly = (message: JsonRpc.Incoming) => Effect.ignore(transport.send(message))
+
+  const errorResponse = (id: JsonRpc.RequestId | null, code: number, message: string, data?: unknown) =>
+    JsonRpc.failure(id, code, message, data)
+
+  // ---- incoming requests -------------------------------------------------------------------------------
+
+  const incomingRequest = (request: JsonRpc.Request): IncomingRequest => {
+    const params = isRecord(request.params) ? request.params : undefined
+    const meta = params !== undefined && isRecord(params._meta) ? params._meta : undefined
+    const token = meta?.progressToken
+    const progressToken = typeof token === "string" || typeof token === "number" ? token : undefined
+    return {
+      id: request.id,
+      method: request.method,
+      params,
+      meta,
+      progressToken,
+      sendProgress: (progress) =>
+        progressToken === undefined
+          ? Effect.void
+          : sendQuietly(JsonRpc.notification("notifications/progress", { progressToken, ...progress }))
+    }
+  }
+
+  /** Runs a handler and turns its exit into the response to send. */
+  const serve = (request: JsonRpc.Request, handler: RequestHandler): Effect.Effect<JsonRpc.Response> => {
+    const incoming = incomingRequest(request)
+    const bound = options.handlerTimeout?.(incoming)
+    const run = bound === undefined
+      ? Effect.map(handler(incoming), Option.some)
+      : Effect.timeoutOption(handler(incoming), bound)
+    return Effect.suspend(() => run).pipe(
+      Effect.exit,
+      Effect.flatMap((exit): Effect.Effect<JsonRpc.Response> => {
+        if (Exit.isSuccess(exit)) {
+          if (Option.isSome(exit.value)) return Effect.succeed(JsonRpc.success(request.id, exit.value.value ?? {}))
+          const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(bound!))
+          return Effect.as(
+            record(new HandlerTimedOut({ method: request.method, requestId: request.id, timeoutMs })),
+            errorResponse(request.id, ErrorCode.RequestTimeout, `Request timed out after ${timeoutMs} ms`)
+          )
+        }
+        const failure = Cause.findErrorOption(exit.cause)
+        if (Option.isSome(failure)) {
+          const error = failure.value
+          if (error instanceof McpError) {
+            return Effect.succeed(errorResponse(request.id, error.code, error.message, error.data))
+          }
+          return Effect.as(
+            record(new HandlerError({ method: request.method, requestId: request.id, detail: describe(error) })),
+            errorResponse(request.id, ErrorCode.InternalError, "Internal error")
+          )
+        }
+        const defect = Cause.findDefect(exit.cause)
+        return Effect.as(
+          record(
+            new HandlerDefect({
+              method: request.method,
+              requestId: request.id,
+              detail: Result.isSuccess(defect) ? describe(defect.success) : "interrupted"
+            })
+          ),
+          errorResponse(request.id, ErrorCode.InternalError, "Internal error")
+        )
+      })
+    )
+  }
+
+  /** Admits a request (bound, duplicate id, known method) or answers it at once. */
+  const admit = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> =>
+    Effect.gen(function*() {
+      if (yield* FiberMap.has(handlers, request.id)) {
+        yield* record(new DuplicateRequestId({ id: request.id }))
+        return errorResponse(request.id, ErrorCode.InvalidRequest, "Invalid Request: a request with this id is in flight")
+      }
+      if (inFlight >= maxIncoming) {
+        yield* record(new Overloaded({ limit: maxIncoming }))
+        return errorResponse(
+          request.id,
+          ErrorCode.Overloaded,
+          `Server overloaded: ${maxIncoming} requests already in flight on this connection`,
+          { limit: maxIncoming }
+        )
+      }
+      const handler = options.handler(request.method)
+      if (handler === undefined) {
+        return errorResponse(request.id, ErrorCode.MethodNotFound, `Method not found: ${request.method}`)
+      }
+      return handler
+    })
+
+  const onRequest = (request: JsonRpc.Request): Effect.Effect<void> =>
+    Effect.flatMap(admit(request), (admitted) => {
+      if (typeof admitted !== "function") return sendQuietly(admitted)
+      inFlight++
+      return FiberMap.run(
+        handlers,
+        request.id,
+        serve(request, admitted).pipe(
+          Effect.flatMap(sendQuietly),
+          Effect.ensuring(Effect.sync(() => inFlight--))
+        ),
+        { startImmediately: true }
+      ).pipe(Effect.asVoid)
+    })
+
+  // ---- incoming notifications and responses -------------------------------------------------------------
+
+  const onNotification = (notification: JsonRpc.Notification): Effect.Effect<void> => {
+    const params = isRecord(notification.params) ? notification.params : {}
+    switch (notification.method) {
+      case "notifications/cancelled": {
+        const id = params.requestId
+        if (typeof id !== "string" && typeof id !== "number") return Effect.void
+        // interrupts the handler (its finalizers run); no response is sent for a cancelled request
+        return FiberMap.remove(handlers, id)
+      }
+      case "notifications/progress": {
+        const token = params.progressToken
+        const entry = typeof token === "string" || typeof token === "number" ? pending.get(token) : undefined
+        if (entry === undefined || typeof params.progress !== "number") return Effect.void
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (entry.resetOnProgress) entry.lastActivity = now
+          if (entry.onProgress === undefined) return Effect.void
+          const { progressToken: _token, ...progress } = params
+          return Effect.ignore(entry.onProgress(progress as unknown as Progress))
+        })
+      }
+      default:
+        return options.onNotification ? Effect.ignoreCause(options.onNotification(notification)) : Effect.void
+    }
+  }
+
+  const onResponse = (response: JsonRpc.Response): Effect.Effect<void> => {
+    const entry = response.id === null ? undefined : pending.get(response.id)
+    if (entry === undefined) return record(new UnknownResponseId({ id: response.id }))
+    pending.delete(response.id!)
+    if ("result" in response) return Effect.asVoid(Deferred.succeed(entry.deferred, response.result))
+    const { code, message, data } = response.error
+    return Effect.asVoid(
+      Deferred.fail(
+        entry.deferred,
+        new RemoteError(data === undefined ? { method: entry.method, code, message } : { method: entry.method, code, message, data })
+      )
+    )
+  }
+
+  const onMessage = (message: JsonRpc.Message): Effect.Effect<void> => {
+    if ("method" in message) {
+      return "id" in message ? onRequest(message as JsonRpc.Request) : onNotification(message)
+    }
+    return onResponse(message)
+  }
+
+  /** A batch: requests are answered together, as one array, once all are done. */
+  const onBatch = (batch: JsonRpc.Batch): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const answers: Array<Effect.Effect<JsonRpc.Response>> = []
+      for (const message of batch) {
+        if ("method" in message && "id" in message) {
+          const request = message as JsonRpc.Request
+          const admitted = yield* admit(request)
+          answers.push(typeof admitted === "function" ? serve(request, admitted) : Effect.succeed(admitted))
+        } else {
+          yield* onMessage(message)
+        }
+      }
+      if (answers.length === 0) return
+      yield* Effect.all(answers, { concurrency: maxIncoming }).pipe(
+        Effect.flatMap((responses) => sendQuietly(responses as unknown as JsonRpc.Batch)),
+        Effect.forkIn(scope)
+      )
+    })
+
+  const onDecoded = (decoded: Result.Result<JsonRpc.Incoming, CodecError.DecodeError>): Effect.Effect<void> => {
+    if (Result.isFailure(decoded)) {
+      return Effect.andThen(record(decoded.failure), sendQuietly(CodecError.toResponse(decoded.failure)))
+    }
+    const incoming = decoded.success
+    if (JsonRpc.isBatch(incoming)) {
+      if (options.allowBatch?.() === true) return onBatch(incoming)
+      return sendQuietly(errorResponse(null, ErrorCode.InvalidRequest, "Invalid Request: batches are not supported"))
+    }
+    return onMessage(incoming)
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------------
+
+  const shutdown = (reason: ConnectionClosed) =>
+    Effect.gen(function*() {
+      if (!(yield* Deferred.succeed(closedSignal, reason))) return
+      for (const entry of pending.values()) yield* Deferred.fail(entry.deferred, reason)
+      pending.clear()
+      yield* FiberMap.clear(handlers)
+    })
+
+  yield* transport.incoming.pipe(
+    Stream.runForEach(onDecoded),
+    Effect.matchCauseEffect({
+      onSuccess: () => shutdown(new ConnectionClosed({ reason: "the peer closed the connection" })),
+      onFailure: (cause) => {
+        const error = Cause.findErrorOption(cause)
+        const reason = Option.isSome(error)
+          ? error.value._tag === "ConnectionClosed" ? error.value : new ConnectionClosed({ reason: error.value.message })
+          : new ConnectionClosed({ reason: "the connection's reader stopped" })
+        return shutdown(reason)
+      }
+    }),
+    Effect.forkScoped
+  )
+  yield* Effect.addFinalizer(() =>
+    Effect.andThen(shutdown(new ConnectionClosed({ reason: "the connection was closed locally" })), transport.close)
+  )
+
+  // ---- outgoing -----------------------------------------------------------------------------------------
+
+  const awaitResponse = (entry: Pending, timeout: Duration.Duration, maxTotal: Duration.Duration | undefined) =>
+    Effect.gen(function*() {
+      const start = entry.lastActivity
+      const timeoutMs = Duration.toMillis(timeout)
+      const totalMs = maxTotal === undefined ? Infinity : Duration.toMillis(maxTotal)
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const remaining = Math.min(entry.lastActivity + timeoutMs, start + totalMs) - now
+        if (remaining <= 0) return Option.none()
+        const result = yield* Effect.timeoutOption(Deferred.await(entry.deferred), Duration.millis(remaining))
+        if (Option.isSome(result)) return result
+      }
+    })
+
+  const request = Effect.fn("Protocol.request")(function*(
+    method: string,
+    params?: Record<string, unknown>,
+    requestOptions: RequestOptions = {}
+  ) {
+    const closed = yield* Deferred.poll(closedSignal)
+    if (Option.isSome(closed)) return yield* Effect.fail(yield* closed.value)
+    if (pending.size >= maxPending) return yield* new Overloaded({ limit: maxPending })
+    const id = nextId++
+    const meta = isRecord(params?._meta) ? params._meta : {}
+    const message = JsonRpc.request(id, method, { ...params, _meta: { ...meta, progressToken: id } })
+    const entry: Pending = {
+      method,
+      deferred: yield* Deferred.make<unknown, RequestError>(),
+      onProgress: requestOptions.onProgress,
+      lastActivity: yield* Clock.currentTimeMillis,
+      resetOnProgress: requestOptions.resetTimeoutOnProgress ?? true
+    }
+    const timeout = requestOptions.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(requestOptions.timeout)
+    const maxTotal = requestOptions.maxTotalTimeout === undefined
+      ? undefined
+      : Duration.fromInputUnsafe(requestOptions.maxTotalTimeout)
+    const cancel = (reason: string) =>
+      Effect.suspend(() => {
+        if (!pending.delete(id)) return Effect.void
+        return sendQuietly(JsonRpc.notification("notifications/cancelled", { requestId: id, reason }))
+      })
+    pending.set(id, entry)
+    return yield* Effect.gen(function*() {
+      yield* transport.send(message)
+      const response = yield* awaitResponse(entry, timeout, maxTotal)
+      if (Option.isSome(response)) return response.value
+      const elapsed = Duration.toMillis(timeout)
+      yield* cancel(`timed out after ${elapsed} ms`)
+      return yield* new RequestTimedOut({ method, timeoutMs: elapsed })
+    }).pipe(
+      Effect.onInterrupt(() => cancel("the caller cancelled the request")),
+      Effect.ensuring(Effect.sync(() => pending.delete(id)))
+    )
+  })
+
+  const notify = (method: string, params?: Record<string, unknown>) =>
+    transport.send(JsonRpc.notification(method, params))
+
+  return {
+    request,
+    notify,
+    closed: Deferred.await(closedSignal),
+    close: shutdown(new ConnectionClosed({ reason: "the connection was closed locally" })).pipe(
+      Effect.andThen(transport.close)
+    ),
+    inFlight: Effect.sync(() => inFlight)
+  } satisfies Protocol
+})
