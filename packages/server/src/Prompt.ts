@@ -89,9 +89,9 @@ export const make = <A, E, R, R2 = never>(
       Record<string, (value: string, context: Readonly<Record<string, string>>) => Effect.Effect<ReadonlyArray<string>, unknown, R2>>
     >
   }
-): Prompt<R | R2> => {
+): Prompt<Exclude<R | R2, RequestContext>> => {
   const decode = Schema.decodeUnknownEffect(options.args)
-  return {
+  const prompt: Prompt<R | R2> = {
     _tag: "Prompt",
     name,
     title: options.title,
@@ -112,6 +112,8 @@ export const make = <A, E, R, R2 = never>(
         )
       )
   }
+  // RequestContext is provided by the server for every request
+  return prompt as unknown as Prompt<Exclude<R | R2, RequestContext>>
 }
 
 /** The `prompts/list` entry of a prompt. */

@@ -61,13 +61,15 @@ const contents = (uri: string, mimeType: string | undefined, result: ReadResult)
 export const make = <E, R>(
   uri: string,
   options: ResourceInfo & { readonly size?: number; readonly read: Effect.Effect<ReadResult, E, R> }
-): Resource<R> => {
+): Resource<Exclude<R, RequestContext>> => {
   const { read, ...entry } = options
-  return {
+  const resource: Resource<R> = {
     _tag: "Resource",
     entry: { uri, ...entry },
     read: Effect.map(read, (result) => contents(uri, entry.mimeType, result))
   }
+  // RequestContext is provided by the server for every request
+  return resource as unknown as Resource<Exclude<R, RequestContext>>
 }
 
 /**
@@ -91,9 +93,9 @@ export const template = <E, R, E2 = never, R2 = never, R3 = never>(
       Record<string, (value: string, context: Readonly<Record<string, string>>) => Effect.Effect<ReadonlyArray<string>, unknown, R3>>
     >
   }
-): ResourceTemplate<R | R2 | R3> => {
+): ResourceTemplate<Exclude<R | R2 | R3, RequestContext>> => {
   const { read, list, complete, ...info } = options
-  return {
+  const template: ResourceTemplate<R | R2 | R3> = {
     _tag: "ResourceTemplate",
     template: UriTemplate.parse(uriTemplate),
     info,
@@ -101,6 +103,7 @@ export const template = <E, R, E2 = never, R2 = never, R3 = never>(
     list,
     complete: complete ?? {}
   }
+  return template as unknown as ResourceTemplate<Exclude<R | R2 | R3, RequestContext>>
 }
 
 /** The `resources/templates/list` entry of a template. */

@@ -139,7 +139,7 @@ export function make<I, E, R>(
     readonly input: Schema.Codec<I, unknown, never, never>
     readonly handler: (input: I) => Effect.Effect<ToolContent, ToolFailure | E, R>
   }
-): Tool<R>
+): Tool<Exclude<R, RequestContext>>
 /** Defines a tool with an output schema: the handler returns structured data, validated before sending. */
 export function make<I, O, E, R>(
   name: string,
@@ -148,7 +148,7 @@ export function make<I, O, E, R>(
     readonly output: Schema.Codec<O, unknown, never, never>
     readonly handler: (input: I) => Effect.Effect<O, ToolFailure | E, R>
   }
-): Tool<R>
+): Tool<Exclude<R, RequestContext>>
 export function make(
   name: string,
   options: ToolInfo & {

@@ -1,0 +1,485 @@
+/**
+ * `McpServer`: serves tools, resources, resource templates and prompts over any transport, in both protocol
+ * eras, on the shared protocol engine.
+ *
+ * - Stateful era (2024-11-05 … 2025-11-25): `initialize` negotiates the revision; requests before it are
+ *   refused; `logging/setLevel`, `resources/subscribe`, `ping`, `list_changed` notifications.
+ * - Stateless era (2026-07-28): no handshake; every request names its revision and client in `_meta`;
+ *   `server/discover`; results carry `resultType`, `serverInfo` in `_meta`, and `ttlMs`/`cacheScope` when
+ *   cacheable; per-request log level.
+ *
+ * Every request runs in its own fiber under the connection's scope (see `Protocol`); a tool's time is
+ * bounded (per tool, or the server's default); concurrent requests per connection are bounded.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Protocol, ProtocolError, type Transport } from "@effect-mcp/core"
+import { ErrorCode } from "@effect-mcp/jsonrpc"
+import { Revision } from "@effect-mcp/schema"
+import * as Content from "./Content.ts"
+import * as Cursor from "./Cursor.ts"
+import * as Prompt from "./Prompt.ts"
+import { type ClientInfo, isLogged, LOG_LEVELS, type LogLevel, RequestContext } from "./RequestContext.ts"
+import * as Resource from "./Resource.ts"
+import * as Tool from "./Tool.ts"
+import * as UriTemplate from "./UriTemplate.ts"
+
+/** How the server describes itself (`serverInfo`). */
+export interface ServerInfo {
+  readonly name: string
+  readonly version: string
+  readonly title?: string
+  readonly description?: string
+  readonly websiteUrl?: string
+  readonly icons?: ReadonlyArray<Tool.Icon>
+}
+
+/** Server settings. `R` is what the handlers need from the environment. */
+export interface Options<R> {
+  readonly info: ServerInfo
+  /** Instructions for the model, sent at initialize / discover. */
+  readonly instructions?: string
+  readonly tools?: ReadonlyArray<Tool.Tool<R>>
+  readonly resources?: ReadonlyArray<Resource.Resource<R>>
+  readonly resourceTemplates?: ReadonlyArray<Resource.ResourceTemplate<R>>
+  readonly prompts?: ReadonlyArray<Prompt.Prompt<R>>
+  /** The revisions served (default: all five). */
+  readonly revisions?: ReadonlyArray<Revision.Revision>
+  /** Items per page of the list methods (default 100). */
+  readonly pageSize?: number
+  /** Requests handled at once per connection; past it the client gets an Overloaded error (default 64). */
+  readonly maxConcurrentRequests?: number
+  /** Time bound of a tool call unless the tool sets its own (default 5 minutes). */
+  readonly toolTimeout?: Duration.Input
+  /** 2026-07-28 cache hints on cacheable results (default `ttlMs: 0`, `cacheScope: "private"`). */
+  readonly cache?: { readonly ttlMs: number; readonly scope: "private" | "public" }
+}
+
+/** FM-47: a definition the server cannot serve (a duplicate or invalid name). Fails `make`. */
+export class InvalidDefinition extends Schema.TaggedError<InvalidDefinition>()("InvalidDefinition", {
+  mode: Schema.tag("FM-47"),
+  kind: Schema.String,
+  name: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid ${this.kind} "${this.name}": ${this.detail}`
+  }
+}
+
+/** What a running server offers. */
+export interface McpServer<R> {
+  /** Serves one connection until it closes. Handlers get `R` from the environment. */
+  readonly serve: (transport: Transport.Transport) => Effect.Effect<void, never, R>
+  /** Adds or replaces a tool; connected clients get `notifications/tools/list_changed`. */
+  readonly addTool: (tool: Tool.Tool<R>) => Effect.Effect<void, InvalidDefinition>
+  /** Removes a tool by name; connected clients are notified. */
+  readonly removeTool: (name: string) => Effect.Effect<void>
+  /** Tells subscribed clients that a resource changed (`notifications/resources/updated`). */
+  readonly resourceUpdated: (uri: string) => Effect.Effect<void>
+  /** The revisions served. */
+  readonly revisions: ReadonlyArray<Revision.Revision>
+}
+
+const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/
+
+type Change =
+  | { readonly _tag: "ListChanged"; readonly list: "tools" | "resources" | "prompts" }
+  | { readonly _tag: "ResourceUpdated"; readonly uri: string }
+
+interface Connection {
+  era: Revision.Era | undefined
+  revision: Revision.Revision
+  initialized: boolean
+  clientCapabilities: Record<string, unknown>
+  clientInfo: ClientInfo | undefined
+  logLevel: LogLevel | undefined
+  readonly subscriptions: Set<string>
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const invalidParams = (message: string, data?: unknown) =>
+  new ProtocolError.McpError(
+    data === undefined ? { code: ErrorCode.InvalidParams, message } : { code: ErrorCode.InvalidParams, message, data }
+  )
+
+/** Builds a server. Fails with `InvalidDefinition` for duplicate or invalid names. */
+export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>, InvalidDefinition> =>
+  Effect.gen(function*() {
+    const revisions = [...(options.revisions ?? Revision.all)].sort()
+    const statefulRevisions = revisions.filter((r) => Revision.era(r) === "stateful")
+    const statelessRevisions = revisions.filter((r) => Revision.era(r) === "stateless")
+    const pageSize = options.pageSize ?? Cursor.DEFAULT_PAGE_SIZE
+    const toolTimeout = options.toolTimeout ?? Duration.minutes(5)
+    const cache = options.cache ?? { ttlMs: 0, scope: "private" as const }
+
+    const tools = new Map<string, Tool.Tool<R>>()
+    const prompts = new Map<string, Prompt.Prompt<R>>()
+    const resources = new Map<string, Resource.Resource<R>>()
+    const templates: Array<Resource.ResourceTemplate<R>> = [...(options.resourceTemplates ?? [])]
+    const checkTool = (tool: Tool.Tool<R>) =>
+      TOOL_NAME.test(tool.name)
+        ? Effect.void
+        : Effect.fail(new InvalidDefinition({ kind: "tool", name: tool.name, detail: "names are 1-128 of A-Z a-z 0-9 _ - ." }))
+    for (const tool of options.tools ?? []) {
+      yield* checkTool(tool)
+      if (tools.has(tool.name)) return yield* new InvalidDefinition({ kind: "tool", name: tool.name, detail: "defined twice" })
+      tools.set(tool.name, tool)
+    }
+    for (const prompt of options.prompts ?? []) {
+      if (prompts.has(prompt.name)) {
+        return yield* new InvalidDefinition({ kind: "prompt", name: prompt.name, detail: "defined twice" })
+      }
+      prompts.set(prompt.name, prompt)
+    }
+    for (const resource of options.resources ?? []) {
+      if (resources.has(resource.entry.uri)) {
+        return yield* new InvalidDefinition({ kind: "resource", name: resource.entry.uri, detail: "defined twice" })
+      }
+      resources.set(resource.entry.uri, resource)
+    }
+
+    const changes = yield* PubSub.bounded<Change>({ capacity: 256, replay: 0 })
+
+    const capabilities = (): Record<string, unknown> => ({
+      ...(tools.size > 0 ? { tools: { listChanged: true } } : {}),
+      ...(resources.size > 0 || templates.length > 0 ? { resources: { subscribe: true, listChanged: true } } : {}),
+      ...(prompts.size > 0 ? { prompts: { listChanged: true } } : {}),
+      logging: {},
+      completions: {}
+    })
+
+    const serve = (transport: Transport.Transport): Effect.Effect<void, never, R> =>
+      Effect.scoped(Effect.gen(function*() {
+        const context = yield* Effect.context<R>()
+        const connection: Connection = {
+          era: undefined,
+          revision: Revision.latestStateful,
+          initialized: false,
+          clientCapabilities: {},
+          clientInfo: undefined,
+          logLevel: undefined,
+          subscriptions: new Set()
+        }
+        // the engine is created below; handlers reach it through this reference
+        let engine: Protocol.Protocol | undefined
+
+        /** The revision of one request: its `_meta` in the stateless era, the negotiated one otherwise. */
+        const requestRevision = (request: Protocol.IncomingRequest): Revision.Revision | ProtocolError.McpError => {
+          const declared = request.meta?.[Revision.metaKeys.protocolVersion]
+          if (declared === undefined) {
+            if (connection.era === "stateful") return connection.revision
+            if (statefulRevisions.length === 0) {
+              return new ProtocolError.McpError({
+                code: ErrorCode.UnsupportedProtocolVersion,
+                message: "Unsupported protocol version",
+                data: { supported: revisions, requested: "(none: initialize first or name the version in _meta)" }
+              })
+            }
+            return new ProtocolError.McpError({
+              code: ErrorCode.InvalidRequest,
+              message: "Server not initialized: send initialize first"
+            })
+          }
+          if (typeof declared === "string" && (statelessRevisions as ReadonlyArray<string>).includes(declared)) {
+            return declared as Revision.Revision
+          }
+          return new ProtocolError.McpError({
+            code: ErrorCode.UnsupportedProtocolVersion,
+            message: "Unsupported protocol version",
+            data: { supported: revisions, requested: String(declared) }
+          })
+        }
+
+        const contextFor = (request: Protocol.IncomingRequest, revision: Revision.Revision) => {
+          const stateless = Revision.era(revision) === "stateless"
+          const meta = request.meta
+          const capabilities = stateless && isRecord(meta?.[Revision.metaKeys.clientCapabilities])
+            ? meta![Revision.metaKeys.clientCapabilities] as Record<string, unknown>
+            : connection.clientCapabilities
+          const info = stateless ? meta?.[Revision.metaKeys.clientInfo] as ClientInfo | undefined : connection.clientInfo
+          const requested = meta?.[Revision.metaKeys.logLevel]
+          const threshold: LogLevel | undefined = stateless
+            ? (LOG_LEVELS as ReadonlyArray<unknown>).includes(requested) ? requested as LogLevel : undefined
+            : connection.logLevel
+          return RequestContext.of({
+            requestId: request.id,
+            method: request.method,
+            revision,
+            clientCapabilities: capabilities,
+            clientInfo: info,
+            meta,
+            progress: (progress, total, message) =>
+              request.sendProgress({
+                progress,
+                ...(total === undefined ? {} : { total }),
+                ...(message === undefined ? {} : { message })
+              }),
+            log: (level, data, logger) =>
+              threshold === undefined || !isLogged(level, threshold) || engine === undefined
+                ? Effect.void
+                : Effect.ignore(engine.notify("notifications/message", { level, data, ...(logger === undefined ? {} : { logger }) }))
+          })
+        }
+
+        /** Adds what the stateless era wants on every result. */
+        const finish = (revision: Revision.Revision, result: Record<string, unknown>, cacheable = false) =>
+          Revision.era(revision) === "stateless"
+            ? {
+              ...result,
+              resultType: "complete",
+              ...(cacheable ? { ttlMs: cache.ttlMs, cacheScope: cache.scope } : {}),
+              _meta: { ...(isRecord(result._meta) ? result._meta : {}), [Revision.metaKeys.serverInfo]: options.info }
+            }
+            : result
+
+        const page = <A>(items: ReadonlyArray<A>, request: Protocol.IncomingRequest, key: (a: A) => string) => {
+          const cursor = request.params?.cursor
+          if (cursor !== undefined && typeof cursor !== "string") return Effect.fail(invalidParams("Invalid cursor"))
+          const result = Cursor.paginate(items, cursor, key, pageSize)
+          return result === undefined ? Effect.fail(invalidParams("Invalid cursor")) : Effect.succeed(result)
+        }
+
+        type Handler = (
+          request: Protocol.IncomingRequest,
+          revision: Revision.Revision
+        ) => Effect.Effect<Record<string, unknown>, unknown, R | RequestContext>
+
+        const listed = (nextCursor: string | undefined) => (nextCursor === undefined ? {} : { nextCursor })
+
+        const methods: Record<string, Handler> = {
+          "ping": () => Effect.succeed({}),
+          "server/discover": (_request, revision) =>
+            Effect.succeed(finish(revision, {
+              supportedVersions: revisions,
+              capabilities: capabilities(),
+              ...(options.instructions === undefined ? {} : { instructions: options.instructions })
+            }, true)),
+          "tools/list": (request, revision) =>
+            Effect.map(page([...tools.values()], request, (t) => t.name), ({ items, nextCursor }) =>
+              finish(revision, { tools: items.map(Tool.describe), ...listed(nextCursor) }, true)),
+          "tools/call": (request, revision) =>
+            Effect.gen(function*() {
+              const name = request.params?.name
+              const tool = typeof name === "string" ? tools.get(name) : undefined
+              if (tool === undefined) return yield* invalidParams(`Unknown tool: ${String(name)}`)
+              const result = yield* tool.call(request.params?.arguments)
+              return finish(revision, {
+                ...result,
+                content: result.content.map((block) => Content.forRevision(block, revision))
+              })
+            }),
+          "prompts/list": (request, revision) =>
+            Effect.map(page([...prompts.values()], request, (p) => p.name), ({ items, nextCursor }) =>
+              finish(revision, { prompts: items.map(Prompt.describe), ...listed(nextCursor) }, true)),
+          "prompts/get": (request, revision) =>
+            Effect.gen(function*() {
+              const name = request.params?.name
+              const prompt = typeof name === "string" ? prompts.get(name) : undefined
+              if (prompt === undefined) return yield* invalidParams(`Unknown prompt: ${String(name)}`)
+              const result = yield* prompt.get(request.params?.arguments).pipe(
+                Effect.catchIf(
+                  (e): e is Prompt.InvalidPromptArguments => e instanceof Prompt.InvalidPromptArguments,
+                  (e) => Effect.fail(invalidParams(e.message))
+                )
+              )
+              return finish(revision, { ...result })
+            }),
+          "resources/list": (request, revision) =>
+            Effect.gen(function*() {
+              const fromTemplates = yield* Effect.forEach(templates, (t) => t.list ?? Effect.succeed([]))
+              const all = [...[...resources.values()].map((r) => r.entry), ...fromTemplates.flat()]
+              const { items, nextCursor } = yield* page(all, request, (r) => r.uri)
+              return finish(revision, { resources: items, ...listed(nextCursor) }, true)
+            }),
+          "resources/templates/list": (request, revision) =>
+            Effect.map(page(templates, request, (t) => t.template.template), ({ items, nextCursor }) =>
+              finish(revision, { resourceTemplates: items.map(Resource.describeTemplate), ...listed(nextCursor) }, true)),
+          "resources/read": (request, revision) =>
+            Effect.gen(function*() {
+              const uri = request.params?.uri
+              if (typeof uri !== "string") return yield* invalidParams("uri is required")
+              const fixed = resources.get(uri)
+              if (fixed !== undefined) return finish(revision, { contents: yield* fixed.read }, true)
+              for (const template of templates) {
+                const variables = UriTemplate.match(template.template, uri)
+                if (variables !== undefined) {
+                  return finish(revision, { contents: yield* template.read(uri, variables) }, true)
+                }
+              }
+              return yield* new ProtocolError.McpError({
+                code: Revision.resourceNotFoundCode(revision),
+                message: `Resource not found: ${uri}`,
+                data: { uri }
+              })
+            }),
+          "resources/subscribe": (request) =>
+            Effect.sync(() => {
+              if (typeof request.params?.uri === "string") connection.subscriptions.add(request.params.uri)
+              return {}
+            }),
+          "resources/unsubscribe": (request) =>
+            Effect.sync(() => {
+              if (typeof request.params?.uri === "string") connection.subscriptions.delete(request.params.uri)
+              return {}
+            }),
+          "logging/setLevel": (request) => {
+            const level = request.params?.level
+            if (!(LOG_LEVELS as ReadonlyArray<unknown>).includes(level)) {
+              return Effect.fail(invalidParams(`Invalid log level: ${String(level)}`))
+            }
+            connection.logLevel = level as LogLevel
+            return Effect.succeed({})
+          },
+          "completion/complete": (request, revision) =>
+            Effect.gen(function*() {
+              const ref = request.params?.ref
+              const argument = request.params?.argument
+              if (!isRecord(ref) || !isRecord(argument) || typeof argument.name !== "string") {
+                return yield* invalidParams("ref and argument are required")
+              }
+              const value = typeof argument.value === "string" ? argument.value : ""
+              const given = isRecord(request.params?.context) && isRecord(request.params.context.arguments)
+                ? request.params.context.arguments as Record<string, string>
+                : {}
+              let complete:
+                | ((value: string, context: Readonly<Record<string, string>>) => Effect.Effect<ReadonlyArray<string>, unknown, R>)
+                | undefined
+              if (ref.type === "ref/prompt") {
+                const prompt = typeof ref.name === "string" ? prompts.get(ref.name) : undefined
+                if (prompt === undefined) return yield* invalidParams(`Unknown prompt: ${String(ref.name)}`)
+                complete = prompt.complete[argument.name]
+              } else if (ref.type === "ref/resource") {
+                const template = templates.find((t) => t.template.template === ref.uri)
+                if (template === undefined && !resources.has(String(ref.uri))) {
+                  return yield* invalidParams(`Unknown resource template: ${String(ref.uri)}`)
+                }
+                complete = template?.complete[argument.name]
+              } else {
+                return yield* invalidParams(`Unknown ref type: ${String(ref.type)}`)
+              }
+              const values = complete === undefined ? [] : yield* complete(value, given)
+              return finish(revision, {
+                completion: { values: values.slice(0, 100), total: values.length, hasMore: values.length > 100 }
+              })
+            })
+        }
+
+        const stateOnly = new Set(["ping", "resources/subscribe", "resources/unsubscribe", "logging/setLevel"])
+        const statelessOnly = new Set(["server/discover"])
+
+        const initialize: Protocol.RequestHandler = (request) =>
+          Effect.gen(function*() {
+            if (statefulRevisions.length === 0) {
+              return yield* new ProtocolError.McpError({
+                code: ErrorCode.UnsupportedProtocolVersion,
+                message: "Unsupported protocol version",
+                data: { supported: revisions, requested: String(request.params?.protocolVersion) }
+              })
+            }
+            if (connection.era === "stateless") {
+              return yield* new ProtocolError.McpError({ code: ErrorCode.InvalidRequest, message: "This connection uses 2026-07-28" })
+            }
+            const requested = request.params?.protocolVersion
+            if (typeof requested !== "string") return yield* invalidParams("protocolVersion is required")
+            connection.era = "stateful"
+            connection.revision = Revision.negotiate(requested, statefulRevisions)
+            connection.clientCapabilities = isRecord(request.params?.capabilities) ? request.params.capabilities : {}
+            connection.clientInfo = isRecord(request.params?.clientInfo)
+              ? request.params.clientInfo as unknown as ClientInfo
+              : undefined
+            return {
+              protocolVersion: connection.revision,
+              capabilities: capabilities(),
+              serverInfo: options.info,
+              ...(options.instructions === undefined ? {} : { instructions: options.instructions })
+            }
+          })
+
+        const handler = (method: string): Protocol.RequestHandler | undefined => {
+          if (method === "initialize") return initialize
+          const serveMethod = methods[method]
+          if (serveMethod === undefined) return undefined
+          return (request) =>
+            Effect.gen(function*() {
+              const revision = requestRevision(request)
+              if (revision instanceof ProtocolError.McpError) {
+                // ping is allowed before initialization (as the spec says)
+                if (method === "ping" && connection.era !== "stateless") return {}
+                return yield* revision
+              }
+              const stateless = Revision.era(revision) === "stateless"
+              if (stateless) connection.era ??= "stateless"
+              if ((stateless && stateOnly.has(method)) || (!stateless && statelessOnly.has(method))) {
+                return yield* new ProtocolError.McpError({
+                  code: ErrorCode.MethodNotFound,
+                  message: `Method not found: ${method} (not in protocol ${revision})`
+                })
+              }
+              return yield* serveMethod(request, revision).pipe(
+                Effect.provideService(RequestContext, contextFor(request, revision)),
+                Effect.provide(context)
+              )
+            })
+        }
+
+        const protocol = yield* Protocol.make(transport, {
+          handler,
+          onNotification: (notification) =>
+            Effect.sync(() => {
+              if (notification.method === "notifications/initialized" && connection.era === "stateful") {
+                connection.initialized = true
+              }
+            }),
+          maxConcurrentIncoming: options.maxConcurrentRequests ?? 64,
+          handlerTimeout: (request) => {
+            if (request.method !== "tools/call") return undefined
+            const name = request.params?.name
+            const tool = typeof name === "string" ? tools.get(name) : undefined
+            return tool?.info.timeout ?? toolTimeout
+          },
+          allowBatch: () => connection.era === "stateful" && Revision.supportsBatch(connection.revision)
+        })
+        engine = protocol
+
+        // forward registry changes to this client (stateful era: list_changed and resource updates)
+        yield* Stream.fromPubSub(changes).pipe(
+          Stream.runForEach((change) => {
+            if (connection.era !== "stateful" || !connection.initialized) return Effect.void
+            if (change._tag === "ListChanged") {
+              return Effect.ignore(protocol.notify(`notifications/${change.list}/list_changed`))
+            }
+            return connection.subscriptions.has(change.uri)
+              ? Effect.ignore(protocol.notify("notifications/resources/updated", { uri: change.uri }))
+              : Effect.void
+          }),
+          Effect.forkScoped
+        )
+        yield* protocol.closed
+      }))
+
+    return {
+      serve,
+      revisions,
+      addTool: (tool) =>
+        Effect.andThen(checkTool(tool), () => {
+          tools.set(tool.name, tool)
+          return Effect.asVoid(PubSub.publish(changes, { _tag: "ListChanged", list: "tools" }))
+        }),
+      removeTool: (name) =>
+        Effect.suspend(() =>
+          tools.delete(name) ? Effect.asVoid(PubSub.publish(changes, { _tag: "ListChanged", list: "tools" })) : Effect.void
+        ),
+      resourceUpdated: (uri) => Effect.asVoid(PubSub.publish(changes, { _tag: "ResourceUpdated", uri }))
+    } satisfies McpServer<R>
+  })
+
+/** Re-exported so handlers can fail with a specific JSON-RPC error. */
+export const McpError = ProtocolError.McpError
