@@ -1,10 +1,9 @@
 /**
- * The sample app, first version: the codec's front door.
+ * The sample app: the sample MCP server on stdio (default), or, with `--decode`, the codec's front door (one
+ * JSON line per NDJSON frame on stdin: the decoded message, or the typed error with its FMEA mode and the
+ * JSON-RPC error response a server would send).
  *
- * Reads NDJSON frames (JSON-RPC messages, one per line) on stdin and writes one JSON line per frame on
- * stdout: the decoded message, or the typed error with its FMEA mode and the JSON-RPC error response a server
- * would send. Logs and the interactive banner go to stderr. `--help` prints the options and the FMEA
- * catalogue's highest-risk modes.
+ * stdout carries nothing but output (MCP frames, or decoded frames); logs go to stderr.
  */
 import { FailureMode } from "@effect-mcp/faults"
 import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
@@ -16,23 +15,30 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Stdio from "effect/Stdio"
 import * as Stream from "effect/Stream"
+import { StdioServerTransport } from "@effect-mcp/transports"
 import { render } from "./Render.ts"
+import * as SampleServer from "./SampleServer.ts"
 
 const usage = (): string => {
   const top = FailureMode.topByRpn(10)
   return [
-    "effect-mcp sample app (first version): decodes JSON-RPC frames with the effect-mcp codec.",
+    "effect-mcp sample app: an MCP server about effect-mcp's own failure-mode catalogue.",
     "",
-    "usage: pnpm sample [--max-frame-bytes N] [--batch] [--help]",
+    "usage: pnpm -s sample [--transport stdio] [--max-frame-bytes N]",
+    "       pnpm -s sample --decode [--max-frame-bytes N] [--batch]",
     "",
-    "  Reads NDJSON (one JSON-RPC message per line) on stdin; writes one JSON line per frame on stdout:",
-    "  {\"ok\":true,\"kind\":...,\"message\":...} or {\"ok\":false,\"error\":{...,\"mode\":\"FM-xx\"},\"response\":...}.",
+    "  Serves MCP on stdio (every revision, 2024-11-05 to 2026-07-28): tools echo, add, countdown (progress,",
+    "  cancellation), fail (isolation), failure_mode, top_risks, now; resources fmea://modes and",
+    "  fmea://modes/{id}; prompt explain_failure_mode. Nothing but MCP goes to stdout; logs go to stderr.",
+    "  An MCP host launches it as: pnpm -s sample --transport stdio (from this repository's root).",
     "",
+    "  --decode             instead, decode NDJSON (one JSON-RPC message per line) on stdin into one JSON line",
+    "                       per frame: {\"ok\":true,\"kind\":...} or {\"ok\":false,\"error\":{...,\"mode\":\"FM-xx\"},...}",
     "  --max-frame-bytes N  largest frame accepted (default 4194304, or MCP_MAX_FRAME_BYTES)",
-    "  --batch              accept JSON-RPC batches (as MCP 2025-03-26 does)",
+    "  --batch              (with --decode) accept JSON-RPC batches (as MCP 2025-03-26 does)",
     "",
     "example:",
-    "  printf '%s\\n' '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}' '{\"jsonrpc\":\"2.0\",' | pnpm -s sample",
+    "  printf '%s\\n' '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}' '{\"jsonrpc\":\"2.0\",' | pnpm -s sample --decode",
     "",
     "Highest-risk failure modes (FMEA, by RPN) and their status in effect-mcp:",
     ...top.map((m) =>
@@ -50,12 +56,10 @@ const flagValue = (args: ReadonlyArray<string>, name: string): string | undefine
   return i === -1 ? undefined : args[i + 1]
 }
 
-const main = Effect.gen(function*() {
+/** `--decode`: one JSON line per NDJSON frame on stdin. */
+const decode = Effect.gen(function*() {
   const stdio = yield* Stdio.Stdio
   const args = yield* stdio.args
-  if (args.includes("--help") || args.includes("-h")) {
-    return yield* Stream.make(usage()).pipe(Stream.run(stdio.stdout()))
-  }
   const codec = yield* JsonRpcCodec.JsonRpcCodec
   if (yield* stdio.stdinIsTerminal) {
     yield* Stream.make("Type JSON-RPC messages, one per line (Ctrl-D to end). --help for more.\n").pipe(
@@ -67,6 +71,30 @@ const main = Effect.gen(function*() {
     Stream.map((decoded) => JSON.stringify(render(decoded)) + "\n"),
     Stream.run(stdio.stdout())
   )
+})
+
+/** The sample MCP server on stdio; returns when stdin closes. */
+const serve = Effect.gen(function*() {
+  const stdio = yield* Stdio.Stdio
+  const args = yield* stdio.args
+  const transport = flagValue(args, "--transport") ?? "stdio"
+  if (transport !== "stdio") {
+    return yield* Effect.fail(new Error(`--transport ${transport} is not available yet (stdio is)`))
+  }
+  if (yield* stdio.stdinIsTerminal) {
+    yield* Effect.logInfo("effect-mcp sample server on stdio: an MCP host should launch this; --help for more")
+  }
+  const server = yield* SampleServer.make
+  yield* server.serve(yield* StdioServerTransport.make())
+}).pipe(Effect.scoped)
+
+const main = Effect.gen(function*() {
+  const stdio = yield* Stdio.Stdio
+  const args = yield* stdio.args
+  if (args.includes("--help") || args.includes("-h")) {
+    return yield* Stream.make(usage()).pipe(Stream.run(stdio.stdout()))
+  }
+  return yield* (args.includes("--decode") ? decode : serve)
 })
 
 const codecLayer = Layer.unwrap(Effect.gen(function*() {

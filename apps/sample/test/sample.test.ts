@@ -26,7 +26,7 @@ const run = (args: ReadonlyArray<string>, input: string | Uint8Array) =>
     child.stdin.end(input)
   })
 
-describe("sample app (first version)", () => {
+describe("sample app --decode", () => {
   it("decodes each frame on stdin into one JSON line on stdout, errors typed with their FMEA mode", async () => {
     const input = [
       "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
@@ -36,7 +36,7 @@ describe("sample app (first version)", () => {
       "x".repeat(100),
       "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}"
     ].join("\n") + "\n"
-    const { stdout, code } = await run(["--max-frame-bytes", "64"], input)
+    const { stdout, code } = await run(["--decode", "--max-frame-bytes", "64"], input)
     expect(code).toBe(0)
     const lines = stdout.trimEnd().split("\n").map((l) => JSON.parse(l))
     expect(lines).toHaveLength(6)
@@ -58,7 +58,7 @@ describe("sample app (first version)", () => {
 
   it("reports invalid UTF-8 and a truncated last frame without crashing", async () => {
     const input = new Uint8Array([0xff, 0xfe, 0x0a, ...new TextEncoder().encode("{\"jsonrpc\":\"2.0\",\"id\":3,\"meth")])
-    const { stdout, code } = await run([], input)
+    const { stdout, code } = await run(["--decode"], input)
     expect(code).toBe(0)
     const lines = stdout.trimEnd().split("\n").map((l) => JSON.parse(l))
     expect(lines.map((l) => l.error?._tag)).toEqual(["InvalidUtf8", "TruncatedFrame"])
@@ -74,7 +74,7 @@ describe("sample app (first version)", () => {
   })
 
   it("a bad --max-frame-bytes fails with a clear message", async () => {
-    const { stderr, code } = await run(["--max-frame-bytes", "nope"], "")
+    const { stderr, code } = await run(["--decode", "--max-frame-bytes", "nope"], "")
     expect(code).not.toBe(0)
     expect(stderr).toContain("--max-frame-bytes must be a positive integer")
   })

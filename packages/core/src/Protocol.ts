@@ -104,6 +104,11 @@ export interface Options {
   readonly handlerTimeout?: (request: IncomingRequest) => Duration.Input | undefined
   /** Whether incoming frames may be JSON-RPC batches (only MCP 2025-03-26). */
   readonly allowBatch?: () => boolean
+  /**
+   * When the peer ends its input cleanly, how long handlers still running may take to finish and send their
+   * responses before the connection closes (default 10 s). Nothing already accepted is dropped before that.
+   */
+  readonly drainTimeout?: Duration.Input
   /** Receives every recorded diagnostic (they are also logged at warning level with their mode). */
   readonly onDiagnostic?: (diagnostic: Diagnostic) => Effect.Effect<void>
 }
@@ -377,7 +382,12 @@ export const make = Effect.fnUntraced(function*(
   yield* transport.incoming.pipe(
     Stream.runForEach(onDecoded),
     Effect.matchCauseEffect({
-      onSuccess: () => shutdown(new ConnectionClosed({ reason: "the peer closed the connection" })),
+      onSuccess: () =>
+        // the peer finished sending: let accepted requests finish and answer (bounded), then close
+        FiberMap.awaitEmpty(handlers).pipe(
+          Effect.timeoutOption(options.drainTimeout ?? Duration.seconds(10)),
+          Effect.andThen(shutdown(new ConnectionClosed({ reason: "the peer closed the connection" })))
+        ),
       onFailure: (cause) => {
         const error = Cause.findErrorOption(cause)
         const reason = Option.isSome(error)

@@ -1,0 +1,11 @@
+/**
+ * `@effect-mcp/transports`: transports that move frames through the shared codec and know nothing of MCP.
+ *
+ * @since 0.1.0
+ */
+
+/** stdio, server side. @since 0.1.0 */
+export * as StdioServerTransport from "./StdioServerTransport.ts"
+
+/** stdio, client side (spawns the server). @since 0.1.0 */
+export * as StdioClientTransport from "./StdioClientTransport.ts"
