@@ -1,0 +1,101 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { fileURLToPath } from "node:url"
+import { Protocol } from "@effect-mcp/core"
+import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import * as StdioClientTransport from "../src/StdioClientTransport.ts"
+import { sampleServerCommand } from "../../../test/support/sample.ts"
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+const node = (name: string, ...args: Array<string>) => ({ command: process.execPath, args: [fixture(name), ...args] })
+
+const connect = (options: StdioClientTransport.Options, diagnostics: Array<string> = []) =>
+  Effect.gen(function*() {
+    const transport = yield* StdioClientTransport.make(options)
+    const protocol = yield* Protocol.make(transport, {
+      handler: () => undefined,
+      onDiagnostic: (d) => Effect.sync(() => diagnostics.push(d._tag))
+    })
+    return { transport, protocol }
+  }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer))
+
+describe("stdio transport (real child processes)", () => {
+  it.live("stdio client: a child that dies fails incoming at once with the exit named", () =>
+    Effect.gen(function*() {
+      const { protocol } = yield* connect(node("dies-after-first.mjs"))
+      const started = Date.now()
+      const calls = yield* Effect.forEach([1, 2, 3], () => protocol.request("anything").pipe(Effect.flip, Effect.forkChild))
+      const errors = yield* Effect.forEach(calls, Fiber.join)
+      for (const error of errors) {
+        expect(error).toMatchObject({ _tag: "ConnectionClosed", mode: "FM-40", reason: "child exited with code 3" })
+      }
+      // at once: not after the 60 s request timeout
+      expect(Date.now() - started).toBeLessThan(5_000)
+    }))
+
+  it.live("stdio client: close escalates stdin EOF → SIGTERM → SIGKILL", () =>
+    Effect.gen(function*() {
+      const { transport } = yield* connect({ ...node("stubborn.mjs"), closeTimeouts: { stdin: "200 millis", sigterm: "200 millis" } })
+      const started = Date.now()
+      yield* transport.close
+      const exit = yield* transport.exit
+      expect(exit).toEqual({ code: null, signal: "SIGKILL" })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400)
+      expect(Date.now() - started).toBeLessThan(5_000)
+    }))
+
+  it.live("stdio client: backpressure on a slow reader loses nothing", () =>
+    Effect.gen(function*() {
+      const warnings: Array<string> = []
+      const onWarning = (w: Error) => warnings.push(w.name)
+      process.on("warning", onWarning)
+      const { protocol } = yield* connect(node("echo-server.mjs", "--slow"))
+      const payload = "x".repeat(10_000)
+      const results = yield* Effect.forEach(
+        Array.from({ length: 2_000 }, (_, i) => i),
+        (i) => protocol.request("echo", { i, payload }),
+        { concurrency: 256 }
+      )
+      process.off("warning", onWarning)
+      expect(results).toHaveLength(2_000)
+      results.forEach((r, i) => expect((r as { echo: { i: number } }).echo.i).toBe(i))
+      // one drain listener for the whole run, never one per write
+      expect(warnings).not.toContain("MaxListenersExceededWarning")
+    }), 60_000)
+
+  it.live("stdio client: a missing command is a TransportFailure", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(connect({ command: "/nonexistent/effect-mcp-server" }))
+      expect(error).toMatchObject({ _tag: "TransportFailure", mode: "FM-40" })
+      expect(error.message).toContain("/nonexistent/effect-mcp-server")
+    }))
+
+  it.live("stdio server: exits when stdin closes and writes only protocol to stdout", () =>
+    Effect.gen(function*() {
+      const diagnostics: Array<string> = []
+      const { transport, protocol } = yield* connect(
+        { ...sampleServerCommand, args: [...sampleServerCommand.args], stderr: "pipe" },
+        diagnostics
+      )
+      const result = yield* protocol.request("initialize", {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "t", version: "1" }
+      })
+      expect(result).toMatchObject({ protocolVersion: "2025-11-25", serverInfo: { name: "effect-mcp-sample" } })
+      yield* protocol.notify("notifications/initialized")
+      // a crash inside a tool is logged to stderr, never to stdout
+      yield* Effect.flip(protocol.request("tools/call", { name: "fail", arguments: { kind: "throw" } }))
+      expect(yield* protocol.request("tools/call", { name: "echo", arguments: { message: "ok" } })).toMatchObject({
+        content: [{ text: "ok" }]
+      })
+      // closing stdin makes the server exit by itself, cleanly (no SIGTERM needed)
+      const started = Date.now()
+      yield* transport.close
+      expect(yield* transport.exit).toEqual({ code: 0, signal: null })
+      expect(Date.now() - started).toBeLessThan(2_000)
+      // every line the server wrote to stdout decoded as a JSON-RPC message
+      expect(diagnostics).toEqual([])
+    }), 30_000)
+})
