@@ -1,0 +1,371 @@
+/**
+ * `McpClient`: typed calls to an MCP server over any transport, in both protocol eras, on the shared engine.
+ *
+ * Negotiation: when the client speaks 2026-07-28 it first probes with `server/discover`; a recognised modern
+ * answer (a result, or -32022 listing the supported versions) means a modern server, anything else means a
+ * legacy one and the client falls back to `initialize`. In the stateless era every request carries the
+ * client's version, capabilities and info in `_meta`, and `input_required` results (MRTR) are answered by the
+ * client's sampling/elicitation/roots handlers and retried. In the stateful era those handlers answer the
+ * server's requests.
+ *
+ * Calls time out (default 60 s) with a timeout that resets on progress whether or not the caller watches
+ * progress; interrupting a call sends `notifications/cancelled`.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { Protocol, ProtocolError, type Transport } from "@effect-mcp/core"
+import { ErrorCode, type JsonRpc } from "@effect-mcp/jsonrpc"
+import { Revision } from "@effect-mcp/schema"
+
+/** How the client describes itself. */
+export interface ClientInfo {
+  readonly name: string
+  readonly version: string
+  readonly title?: string
+}
+
+/** Handlers for what a server may ask of the client. Each one present is declared as a capability. */
+export interface Handlers {
+  /** `sampling/createMessage`: run an LLM completion for the server. */
+  readonly sampling?: (params: Record<string, unknown>) => Effect.Effect<Record<string, unknown>, ProtocolError.McpError>
+  /** `elicitation/create`: ask the user for input (form or URL mode). */
+  readonly elicitation?: (params: Record<string, unknown>) => Effect.Effect<Record<string, unknown>, ProtocolError.McpError>
+  /** `roots/list`: the roots the server may use. */
+  readonly roots?: Effect.Effect<ReadonlyArray<{ readonly uri: string; readonly name?: string }>>
+}
+
+/** Client settings. */
+export interface Options {
+  readonly info: ClientInfo
+  readonly handlers?: Handlers
+  /** The revisions the client speaks (default all five); the newest is preferred. */
+  readonly revisions?: ReadonlyArray<Revision.Revision>
+  /** Default time a call may go without a response or progress (default 60 s). */
+  readonly requestTimeout?: Duration.Input
+  /** Most `input_required` rounds of one call before giving up (default 8). */
+  readonly maxInputRounds?: number
+  /** Extra client capabilities to declare (e.g. `experimental`, `extensions`). */
+  readonly capabilities?: Record<string, unknown>
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  readonly timeout?: Duration.Input
+  readonly maxTotalTimeout?: Duration.Input
+  readonly onProgress?: (progress: Protocol.Progress) => Effect.Effect<void>
+}
+
+/** FM-47: the server speaks no revision this client speaks. */
+export class UnsupportedRevision extends Schema.TaggedError<UnsupportedRevision>()("UnsupportedRevision", {
+  mode: Schema.tag("FM-47"),
+  offered: Schema.Array(Schema.String),
+  supported: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `The server offers ${this.offered.join(", ") || "nothing"}; this client speaks ${this.supported.join(", ")}`
+  }
+}
+
+/** FM-50: the server's answer does not have the shape MCP requires. */
+export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("InvalidResponse", {
+  mode: Schema.tag("FM-50"),
+  method: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid ${this.method} response: ${this.detail}`
+  }
+}
+
+/** FM-42: a multi round-trip request needed more rounds than allowed, or input the client cannot give. */
+export class InputRequiredFailed extends Schema.TaggedError<InputRequiredFailed>()("InputRequiredFailed", {
+  mode: Schema.tag("FM-42"),
+  method: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.method} asked for input the client could not give: ${this.detail}`
+  }
+}
+
+/** Every error a call can fail with. */
+export type CallError = Protocol.RequestError | InvalidResponse | InputRequiredFailed
+
+/** Everything connecting can fail with. */
+export type ConnectError = CallError | UnsupportedRevision
+
+/** What the server said about itself. */
+export interface ServerDescription {
+  readonly revision: Revision.Revision
+  readonly era: Revision.Era
+  readonly capabilities: Record<string, unknown>
+  readonly serverInfo: Record<string, unknown> | undefined
+  readonly instructions: string | undefined
+  readonly supportedVersions: ReadonlyArray<string>
+}
+
+/** A connected client. */
+export interface McpClient {
+  readonly server: ServerDescription
+  /** Any request (with MRTR retries in the stateless era). */
+  readonly request: (method: string, params?: Record<string, unknown>, options?: CallOptions) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly ping: Effect.Effect<void, CallError>
+  readonly listTools: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
+  /** Every tool, following `nextCursor` (bounded to 1,000 pages). */
+  readonly listAllTools: Effect.Effect<ReadonlyArray<Record<string, unknown>>, CallError>
+  readonly callTool: (
+    name: string,
+    args?: Record<string, unknown>,
+    options?: CallOptions
+  ) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly listResources: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly listAllResources: Effect.Effect<ReadonlyArray<Record<string, unknown>>, CallError>
+  readonly listResourceTemplates: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly readResource: (uri: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly subscribe: (uri: string) => Effect.Effect<void, CallError>
+  readonly unsubscribe: (uri: string) => Effect.Effect<void, CallError>
+  readonly listPrompts: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly listAllPrompts: Effect.Effect<ReadonlyArray<Record<string, unknown>>, CallError>
+  readonly getPrompt: (name: string, args?: Record<string, string>) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly complete: (
+    ref: Record<string, unknown>,
+    argument: { readonly name: string; readonly value: string },
+    context?: Record<string, string>
+  ) => Effect.Effect<Record<string, unknown>, CallError>
+  /** `logging/setLevel` in the stateful era; in 2026-07-28 the level is sent with every request instead. */
+  readonly setLogLevel: (level: string) => Effect.Effect<void, CallError>
+  /** Tells the server the roots changed (stateful era). */
+  readonly rootsChanged: Effect.Effect<void, CallError>
+  /** Every notification the server sends (log messages, list changes, resource updates, progress…). */
+  readonly notifications: Stream.Stream<JsonRpc.Notification>
+  readonly close: Effect.Effect<void>
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const asRecord = (method: string) => (u: unknown): Effect.Effect<Record<string, unknown>, InvalidResponse> =>
+  isRecord(u) ? Effect.succeed(u) : Effect.fail(new InvalidResponse({ method, detail: "the result is not an object" }))
+
+type RemoteOrUnsupported = ProtocolError.RemoteError | UnsupportedRevision
+
+/** Connects over a transport: negotiates the era and revision, then returns the client. */
+export const connect = (
+  transport: Transport.Transport,
+  options: Options
+): Effect.Effect<McpClient, ConnectError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const revisions = [...(options.revisions ?? Revision.all)].sort()
+    const stateful = revisions.filter((r) => Revision.era(r) === "stateful")
+    const stateless = revisions.filter((r) => Revision.era(r) === "stateless")
+    const handlers = options.handlers ?? {}
+    const capabilities: Record<string, unknown> = {
+      ...(handlers.roots ? { roots: { listChanged: true } } : {}),
+      ...(handlers.sampling ? { sampling: {} } : {}),
+      ...(handlers.elicitation ? { elicitation: { form: {}, url: {} } } : {}),
+      ...options.capabilities
+    }
+    const notifications = yield* PubSub.bounded<JsonRpc.Notification>({ capacity: 1024, replay: 0 })
+    let logLevel: string | undefined
+
+    const reverse = (method: string, params: Record<string, unknown>): Effect.Effect<unknown, ProtocolError.McpError> => {
+      switch (method) {
+        case "ping":
+          return Effect.succeed({})
+        case "sampling/createMessage":
+          return handlers.sampling ? handlers.sampling(params) : notSupported(method)
+        case "elicitation/create":
+          return handlers.elicitation ? handlers.elicitation(params) : notSupported(method)
+        case "roots/list":
+          return handlers.roots ? Effect.map(handlers.roots, (roots) => ({ roots })) : notSupported(method)
+        default:
+          return notSupported(method)
+      }
+    }
+    const notSupported = (method: string) =>
+      Effect.fail(new ProtocolError.McpError({ code: ErrorCode.MethodNotFound, message: `Client does not support ${method}` }))
+
+    const protocol = yield* Protocol.make(transport, {
+      handler: (method) =>
+        ["ping", "sampling/createMessage", "elicitation/create", "roots/list"].includes(method)
+          ? (request) => reverse(method, request.params ?? {})
+          : undefined,
+      onNotification: (n) => Effect.asVoid(PubSub.publish(notifications, n)),
+      defaultTimeout: options.requestTimeout ?? Duration.seconds(60)
+    })
+
+    // ---- negotiation ------------------------------------------------------------------------------------
+    const modernMeta = (revision: Revision.Revision) => ({
+      [Revision.metaKeys.protocolVersion]: revision,
+      [Revision.metaKeys.clientCapabilities]: capabilities,
+      [Revision.metaKeys.clientInfo]: options.info
+    })
+
+    const discover = (revision: Revision.Revision) =>
+      protocol.request("server/discover", { _meta: modernMeta(revision) }, { timeout: Duration.seconds(10) })
+
+    const legacy = Effect.gen(function*() {
+      if (stateful.length === 0) {
+        return yield* new UnsupportedRevision({ offered: [], supported: revisions })
+      }
+      const result = yield* Effect.flatMap(
+        protocol.request("initialize", {
+          protocolVersion: stateful.at(-1)!,
+          capabilities,
+          clientInfo: options.info
+        }),
+        asRecord("initialize")
+      ).pipe(
+        Effect.catchTag("RemoteError", (error): Effect.Effect<never, RemoteOrUnsupported> =>
+          error.code === ErrorCode.UnsupportedProtocolVersion
+            ? Effect.fail(
+              new UnsupportedRevision({
+                offered: isRecord(error.data) && Array.isArray(error.data.supported) ? error.data.supported.map(String) : [],
+                supported: revisions
+              })
+            )
+            : Effect.fail(error))
+      )
+      const version = result.protocolVersion
+      if (!Revision.isRevision(version) || !stateful.includes(version)) {
+        yield* protocol.close
+        return yield* new UnsupportedRevision({ offered: [String(version)], supported: revisions })
+      }
+      yield* protocol.notify("notifications/initialized")
+      return {
+        revision: version,
+        era: "stateful",
+        capabilities: isRecord(result.capabilities) ? result.capabilities : {},
+        serverInfo: isRecord(result.serverInfo) ? result.serverInfo : undefined,
+        instructions: typeof result.instructions === "string" ? result.instructions : undefined,
+        supportedVersions: [version]
+      } satisfies ServerDescription
+    })
+
+    const modern = (revision: Revision.Revision) =>
+      Effect.flatMap(discover(revision), asRecord("server/discover")).pipe(
+        Effect.map((result): ServerDescription => {
+          const meta = isRecord(result._meta) ? result._meta : {}
+          return {
+            revision,
+            era: "stateless",
+            capabilities: isRecord(result.capabilities) ? result.capabilities : {},
+            serverInfo: isRecord(meta[Revision.metaKeys.serverInfo]) ? meta[Revision.metaKeys.serverInfo] as Record<string, unknown> : undefined,
+            instructions: typeof result.instructions === "string" ? result.instructions : undefined,
+            supportedVersions: Array.isArray(result.supportedVersions) ? result.supportedVersions.map(String) : [revision]
+          }
+        })
+      )
+
+    const server: ServerDescription = stateless.length === 0
+      ? yield* legacy
+      : yield* modern(stateless.at(-1)!).pipe(
+        Effect.catchTag("RemoteError", (error) => {
+          // a recognised modern error: the server is modern but wants another version
+          if (error.code === ErrorCode.UnsupportedProtocolVersion && isRecord(error.data)) {
+            const offered = Array.isArray(error.data.supported) ? error.data.supported.map(String) : []
+            const common = stateless.filter((r) => offered.includes(r)).at(-1)
+            if (common !== undefined) return modern(common)
+            const commonLegacy = stateful.filter((r) => offered.includes(r))
+            if (commonLegacy.length > 0) return legacy
+            return Effect.fail(new UnsupportedRevision({ offered, supported: revisions }))
+          }
+          // anything else identifies a legacy server
+          return legacy
+        })
+      )
+
+    // ---- calls --------------------------------------------------------------------------------------------
+    const maxRounds = options.maxInputRounds ?? 8
+
+    const answerInputs = (method: string, requests: Record<string, unknown>) =>
+      Effect.forEach(Object.entries(requests), ([key, request]) => {
+        if (!isRecord(request) || typeof request.method !== "string") {
+          return Effect.fail(new InputRequiredFailed({ method, detail: `input request ${key} has no method` }))
+        }
+        return reverse(request.method, isRecord(request.params) ? request.params : {}).pipe(
+          Effect.map((response) => [key, response] as const),
+          Effect.mapError((e) => new InputRequiredFailed({ method, detail: `${request.method}: ${e.message}` }))
+        )
+      }).pipe(Effect.map(Object.fromEntries))
+
+    const request = (method: string, params: Record<string, unknown> = {}, callOptions: CallOptions = {}) =>
+      Effect.gen(function*() {
+        let current: Record<string, unknown> = params
+        for (let round = 0;; round++) {
+          const withMeta = server.era === "stateless"
+            ? {
+              ...current,
+              _meta: {
+                ...(isRecord(current._meta) ? current._meta : {}),
+                ...modernMeta(server.revision),
+                ...(logLevel === undefined ? {} : { [Revision.metaKeys.logLevel]: logLevel })
+              }
+            }
+            : current
+          const result = yield* Effect.flatMap(protocol.request(method, withMeta, callOptions), asRecord(method))
+          if (result.resultType !== "input_required") return result
+          if (round >= maxRounds) {
+            return yield* new InputRequiredFailed({ method, detail: `still asking for input after ${maxRounds} rounds` })
+          }
+          const inputResponses = isRecord(result.inputRequests) ? yield* answerInputs(method, result.inputRequests) : {}
+          current = {
+            ...params,
+            inputResponses,
+            ...(typeof result.requestState === "string" ? { requestState: result.requestState } : {})
+          }
+        }
+      })
+
+    const pageParams = (cursor: string | undefined) => (cursor === undefined ? {} : { cursor })
+
+    const all = (method: string, key: string) =>
+      Effect.gen(function*() {
+        const items: Array<Record<string, unknown>> = []
+        let cursor: string | undefined
+        for (let page = 0; page < 1_000; page++) {
+          const result = yield* request(method, pageParams(cursor))
+          const pageItems = result[key]
+          if (!Array.isArray(pageItems)) return yield* new InvalidResponse({ method, detail: `${key} is not an array` })
+          items.push(...pageItems.filter(isRecord))
+          cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined
+          if (cursor === undefined) return items
+        }
+        return yield* new InvalidResponse({ method, detail: "more than 1,000 pages" })
+      })
+
+    return {
+      server,
+      request,
+      ping: server.era === "stateful" ? Effect.asVoid(request("ping")) : Effect.asVoid(request("server/discover")),
+      listTools: (cursor) => request("tools/list", pageParams(cursor)),
+      listAllTools: all("tools/list", "tools"),
+      callTool: (name, args = {}, callOptions) => request("tools/call", { name, arguments: args }, callOptions),
+      listResources: (cursor) => request("resources/list", pageParams(cursor)),
+      listAllResources: all("resources/list", "resources"),
+      listResourceTemplates: (cursor) => request("resources/templates/list", pageParams(cursor)),
+      readResource: (uri) => request("resources/read", { uri }),
+      subscribe: (uri) => Effect.asVoid(request("resources/subscribe", { uri })),
+      unsubscribe: (uri) => Effect.asVoid(request("resources/unsubscribe", { uri })),
+      listPrompts: (cursor) => request("prompts/list", pageParams(cursor)),
+      listAllPrompts: all("prompts/list", "prompts"),
+      getPrompt: (name, args = {}) => request("prompts/get", { name, arguments: args }),
+      complete: (ref, argument, context) =>
+        request("completion/complete", { ref, argument, ...(context === undefined ? {} : { context: { arguments: context } }) }),
+      setLogLevel: (level) =>
+        server.era === "stateless"
+          ? Effect.sync(() => {
+            logLevel = level
+          })
+          : Effect.asVoid(request("logging/setLevel", { level })),
+      rootsChanged: server.era === "stateful" ? protocol.notify("notifications/roots/list_changed") : Effect.void,
+      notifications: Stream.fromPubSub(notifications),
+      close: protocol.close
+    } satisfies McpClient
+  })

@@ -1,0 +1,8 @@
+/**
+ * `@effect-mcp/client`: an MCP client for both protocol eras.
+ *
+ * @since 0.1.0
+ */
+
+/** The client. @since 0.1.0 */
+export * as McpClient from "./McpClient.ts"

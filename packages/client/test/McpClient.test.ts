@@ -1,0 +1,140 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
+import { MemoryTransport, Protocol } from "@effect-mcp/core"
+import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import { McpServer, RequestContext, Tool } from "@effect-mcp/server"
+import type { Revision } from "@effect-mcp/schema"
+import * as McpClient from "../src/McpClient.ts"
+
+const tools = [
+  Tool.make("echo", { input: Schema.Struct({ message: Schema.String }), handler: ({ message }) => Effect.succeed(message) }),
+  Tool.make("slow", {
+    input: Schema.Struct({}),
+    handler: () =>
+      Effect.gen(function*() {
+        const ctx = yield* RequestContext.RequestContext
+        for (let i = 0; i < 5; i++) {
+          yield* Effect.sleep("50 seconds")
+          yield* ctx.progress(i)
+        }
+        return "done after 250 s of progress"
+      })
+  }),
+  ...Array.from({ length: 7 }, (_, i) => Tool.make(`t${i}`, { input: Schema.Struct({}), handler: () => Effect.succeed(`${i}`) }))
+]
+
+const setup = (serverRevisions?: ReadonlyArray<Revision.Revision>, clientRevisions?: ReadonlyArray<Revision.Revision>) =>
+  Effect.gen(function*() {
+    const server = yield* McpServer.make({
+      info: { name: "srv", version: "1" },
+      tools,
+      pageSize: 3,
+      ...(serverRevisions === undefined ? {} : { revisions: serverRevisions })
+    })
+    const [a, b] = yield* MemoryTransport.makePair()
+    yield* Effect.forkScoped(server.serve(a))
+    return yield* McpClient.connect(b, {
+      info: { name: "client", version: "1" },
+      ...(clientRevisions === undefined ? {} : { revisions: clientRevisions })
+    })
+  }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer))
+
+describe("McpClient", () => {
+  it.effect("prefers 2026-07-28 with server/discover", () =>
+    Effect.gen(function*() {
+      const client = yield* setup()
+      expect(client.server).toMatchObject({ revision: "2026-07-28", era: "stateless", serverInfo: { name: "srv" } })
+      expect(client.server.supportedVersions).toContain("2025-11-25")
+      expect(yield* client.callTool("echo", { message: "hi" })).toMatchObject({ resultType: "complete", content: [{ text: "hi" }] })
+    }))
+
+  it.effect("falls back to initialize for a server that only knows the stateful era", () =>
+    Effect.gen(function*() {
+      const client = yield* setup(["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"])
+      expect(client.server).toMatchObject({ revision: "2025-11-25", era: "stateful", serverInfo: { name: "srv" } })
+      expect(yield* client.callTool("echo", { message: "old" })).toEqual({ content: [{ type: "text", text: "old" }] })
+      yield* client.ping
+    }))
+
+  it.effect("a stateful-only client initializes against a dual-era server", () =>
+    Effect.gen(function*() {
+      const client = yield* setup(undefined, ["2025-03-26"])
+      expect(client.server).toMatchObject({ revision: "2025-03-26", era: "stateful" })
+    }))
+
+  it.effect("fails with UnsupportedRevision when nothing is shared", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(setup(["2026-07-28"], ["2025-06-18"]))
+      expect(error).toMatchObject({ _tag: "UnsupportedRevision", mode: "FM-47" })
+    }))
+
+  it.effect("pagination helpers follow nextCursor", () =>
+    Effect.gen(function*() {
+      const client = yield* setup()
+      const all = yield* client.listAllTools
+      expect(all.map((t) => t.name)).toEqual(["echo", "slow", "t0", "t1", "t2", "t3", "t4", "t5", "t6"])
+      const first = yield* client.listTools()
+      expect(first.nextCursor).toBeTypeOf("string")
+    }))
+
+  it.effect("the call timeout resets on progress even when the caller does not watch progress", () =>
+    Effect.gen(function*() {
+      const client = yield* setup()
+      const call = yield* Effect.forkChild(client.callTool("slow"))
+      for (let i = 0; i < 5; i++) yield* TestClock.adjust("50 seconds")
+      expect(yield* Fiber.join(call)).toMatchObject({ content: [{ text: "done after 250 s of progress" }] })
+    }))
+
+  it.effect("an MRTR input_required result is answered by the client's handlers and retried", () =>
+    Effect.gen(function*() {
+      // a hand-written 2026-07-28 server that asks for an elicitation, then checks the answer and its state
+      const [a, b] = yield* MemoryTransport.makePair()
+      const rounds: Array<unknown> = []
+      yield* Protocol.make(a, {
+        handler: (method) => (request) => {
+          if (method === "server/discover") {
+            return Effect.succeed({ resultType: "complete", supportedVersions: ["2026-07-28"], capabilities: {}, ttlMs: 0, cacheScope: "private" })
+          }
+          rounds.push(request.params)
+          const responses = request.params?.inputResponses as Record<string, { content?: { name?: string } }> | undefined
+          if (responses === undefined) {
+            return Effect.succeed({
+              resultType: "input_required",
+              requestState: "state-1",
+              inputRequests: {
+                ask: { method: "elicitation/create", params: { mode: "form", message: "Name?", requestedSchema: { type: "object", properties: {} } } }
+              }
+            })
+          }
+          return Effect.succeed({
+            resultType: "complete",
+            content: [{ type: "text", text: `hello ${responses.ask?.content?.name} (${String(request.params?.requestState)})` }]
+          })
+        }
+      })
+      const client = yield* McpClient.connect(b, {
+        info: { name: "c", version: "1" },
+        handlers: { elicitation: () => Effect.succeed({ action: "accept", content: { name: "Ada" } }) }
+      })
+      expect(yield* client.callTool("greet")).toMatchObject({ content: [{ text: "hello Ada (state-1)" }] })
+      expect(rounds).toHaveLength(2)
+      expect(rounds[1]).toMatchObject({ name: "greet", requestState: "state-1", inputResponses: { ask: { action: "accept" } } })
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.effect("server notifications are a Stream", () =>
+    Effect.gen(function*() {
+      const server = yield* McpServer.make({ info: { name: "srv", version: "1" }, tools })
+      const [a, b] = yield* MemoryTransport.makePair()
+      yield* Effect.forkScoped(server.serve(a))
+      const client = yield* McpClient.connect(b, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] })
+      const first = yield* client.notifications.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+      yield* Effect.yieldNow
+      yield* server.removeTool("t0")
+      const [n] = yield* Fiber.join(first)
+      expect(n).toMatchObject({ method: "notifications/tools/list_changed" })
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+})
