@@ -24,7 +24,17 @@ import { Revision } from "@effect-mcp/schema"
 import * as Content from "./Content.ts"
 import * as Cursor from "./Cursor.ts"
 import * as Prompt from "./Prompt.ts"
-import { type ClientInfo, isLogged, LOG_LEVELS, type LogLevel, RequestContext } from "./RequestContext.ts"
+import {
+  type AskMethod,
+  capabilityOf,
+  type ClientInfo,
+  InputRequired,
+  isLogged,
+  LOG_LEVELS,
+  type LogLevel,
+  RequestContext
+} from "./RequestContext.ts"
+import * as RequestState from "./internal/requestState.ts"
 import * as Resource from "./Resource.ts"
 import * as Tool from "./Tool.ts"
 import * as UriTemplate from "./UriTemplate.ts"
@@ -56,6 +66,11 @@ export interface Options<R> {
   readonly maxConcurrentRequests?: number
   /** Time bound of a tool call unless the tool sets its own (default 5 minutes). */
   readonly toolTimeout?: Duration.Input
+  /**
+   * Key that signs 2026-07-28 `requestState` (the answers a replayed handler already has). Servers behind a
+   * load balancer must share it; default: random per server instance.
+   */
+  readonly requestStateSecret?: string
   /** 2026-07-28 cache hints on cacheable results (default `ttlMs: 0`, `cacheScope: "private"`). */
   readonly cache?: { readonly ttlMs: number; readonly scope: "private" | "public" }
 }
@@ -119,6 +134,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     const pageSize = options.pageSize ?? Cursor.DEFAULT_PAGE_SIZE
     const toolTimeout = options.toolTimeout ?? Duration.minutes(5)
     const cache = options.cache ?? { ttlMs: 0, scope: "private" as const }
+    const stateKey = RequestState.key(options.requestStateSecret)
 
     const tools = new Map<string, Tool.Tool<R>>()
     const prompts = new Map<string, Prompt.Prompt<R>>()
@@ -198,7 +214,16 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           })
         }
 
-        const contextFor = (request: Protocol.IncomingRequest, revision: Revision.Revision) => {
+        /** The answers a replayed 2026-07-28 handler already has: signed state plus this round's responses. */
+        const answersOf = (request: Protocol.IncomingRequest): Record<string, unknown> | ProtocolError.McpError => {
+          const state = request.params?.requestState
+          const previous = state === undefined ? {} : typeof state === "string" ? RequestState.open(stateKey, state) : undefined
+          if (previous === undefined) return invalidParams("Invalid requestState")
+          const responses = isRecord(request.params?.inputResponses) ? request.params.inputResponses : {}
+          return { ...previous, ...responses }
+        }
+
+        const contextFor = (request: Protocol.IncomingRequest, revision: Revision.Revision, answers: Record<string, unknown>) => {
           const stateless = Revision.era(revision) === "stateless"
           const meta = request.meta
           const capabilities = stateless && isRecord(meta?.[Revision.metaKeys.clientCapabilities])
@@ -225,7 +250,39 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             log: (level, data, logger) =>
               threshold === undefined || !isLogged(level, threshold) || engine === undefined
                 ? Effect.void
-                : Effect.ignore(engine.notify("notifications/message", { level, data, ...(logger === undefined ? {} : { logger }) }))
+                : Effect.ignore(engine.notify("notifications/message", { level, data, ...(logger === undefined ? {} : { logger }) })),
+            ask: (() => {
+              let asked = 0
+              return (method: AskMethod, params: Record<string, unknown> = {}) =>
+                Effect.suspend((): Effect.Effect<Record<string, unknown>, unknown> => {
+                  const capability = capabilityOf(method)
+                  if (!isRecord(capabilities[capability])) {
+                    return Effect.fail(
+                      stateless
+                        ? new ProtocolError.McpError({
+                          code: ErrorCode.MissingRequiredClientCapability,
+                          message: `This request needs the client capability "${capability}"`,
+                          data: { requiredCapabilities: { [capability]: {} } }
+                        })
+                        : new ProtocolError.McpError({
+                          code: ErrorCode.InvalidRequest,
+                          message: `The client did not declare the "${capability}" capability`
+                        })
+                    )
+                  }
+                  if (!stateless) {
+                    return engine === undefined
+                      ? Effect.die("engine not started")
+                      : Effect.flatMap(engine.request(method, params), (result) =>
+                        isRecord(result) ? Effect.succeed(result) : Effect.fail(invalidParams(`${method}: the client's result is not an object`)))
+                  }
+                  const key = `${capability}-${asked++}`
+                  const answer = answers[key]
+                  return isRecord(answer)
+                    ? Effect.succeed(answer)
+                    : Effect.fail(new InputRequired(key, { method, params }))
+                })
+            })()
           })
         }
 
@@ -423,9 +480,22 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                   message: `Method not found: ${method} (not in protocol ${revision})`
                 })
               }
+              const answers = stateless ? answersOf(request) : {}
+              if (answers instanceof ProtocolError.McpError) return yield* answers
               return yield* serveMethod(request, revision).pipe(
-                Effect.provideService(RequestContext, contextFor(request, revision)),
-                Effect.provide(context)
+                Effect.provideService(RequestContext, contextFor(request, revision, answers)),
+                Effect.provide(context),
+                // 2026-07-28: the handler needs input; answer input_required, carrying what it already has
+                Effect.catchIf(
+                  (e: unknown): e is InputRequired => e instanceof InputRequired,
+                  (needed) =>
+                    Effect.succeed({
+                      resultType: "input_required",
+                      inputRequests: { [needed.key]: needed.request },
+                      requestState: RequestState.seal(stateKey, answers),
+                      _meta: { [Revision.metaKeys.serverInfo]: options.info }
+                    })
+                )
               )
             })
         }

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type { JsonRpc } from "@effect-mcp/jsonrpc"
 
 /** MCP logging levels (RFC 5424), lowest to highest. */
@@ -45,9 +45,39 @@ export interface RequestContextShape {
   readonly progress: (progress: number, total?: number, message?: string) => Effect.Effect<void>
   /** Sends a `notifications/message` log entry when `level` passes the client's log level. */
   readonly log: (level: LogLevel, data: unknown, logger?: string) => Effect.Effect<void>
+  /**
+   * Asks the client for something: `sampling/createMessage`, `elicitation/create` or `roots/list`. In the
+   * stateful era this is a request to the client; in 2026-07-28 the handler is replayed (see `InputRequired`):
+   * write handlers so that everything before an `ask` can run again.
+   */
+  readonly ask: (method: AskMethod, params?: Record<string, unknown>) => Effect.Effect<Record<string, unknown>, unknown>
+}
+
+/** What a server may ask of a client. */
+export type AskMethod = "sampling/createMessage" | "elicitation/create" | "roots/list"
+
+/** The client capability each `ask` needs. */
+export const capabilityOf = (method: AskMethod): "sampling" | "elicitation" | "roots" =>
+  method === "sampling/createMessage" ? "sampling" : method === "elicitation/create" ? "elicitation" : "roots"
+
+/**
+ * The 2026-07-28 (MRTR) signal that a handler needs input it does not have yet. The server answers the
+ * request with `resultType: "input_required"`, and the client retries with the answer; the handler then runs
+ * again and `ask` returns the answer. Not an error the peer sees.
+ */
+export class InputRequired {
+  readonly _tag = "InputRequired"
+  constructor(readonly key: string, readonly request: { readonly method: AskMethod; readonly params: Record<string, unknown> }) {}
 }
 
 /** The current request's context, provided to every handler. */
 export class RequestContext extends Context.Service<RequestContext, RequestContextShape>()(
   "effect-mcp/server/RequestContext"
 ) {}
+
+/** Asks the client for input, from within a handler (see `RequestContextShape.ask`). */
+export const ask = (method: AskMethod, params?: Record<string, unknown>) =>
+  Effect.gen(function*() {
+    const context = yield* RequestContext
+    return yield* context.ask(method, params)
+  })

@@ -12,7 +12,8 @@ const context = RequestContext.of({
   clientInfo: undefined,
   meta: undefined,
   progress: () => Effect.void,
-  log: () => Effect.void
+  log: () => Effect.void,
+  ask: () => Effect.die("no client")
 })
 
 describe("Prompt", () => {
