@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [codec|schema|all] [--quick] [--write]`: runs benchmarks side by side with their baselines in
+ * `pnpm bench [codec|schema|stdio|all] [--quick] [--write]`: runs benchmarks side by side with their baselines in
  * the same run, prints the report, and with `--write` updates `docs/benchmarks.md`.
  */
 import * as fs from "node:fs"
@@ -12,7 +12,7 @@ const write = args.includes("--write")
 const which = args.find((a) => !a.startsWith("--")) ?? "all"
 
 if (args.includes("--help")) {
-  process.stdout.write("usage: pnpm bench [codec|schema|all] [--quick] [--write]\n")
+  process.stdout.write("usage: pnpm bench [codec|schema|stdio|all] [--quick] [--write]\n")
   process.exit(0)
 }
 
@@ -24,6 +24,11 @@ if (which === "codec" || which === "all") {
 if (which === "schema" || which === "all") {
   const { runMcpSchemaDecodeBench } = await import("./McpSchemaDecode.ts")
   sections.push((await runMcpSchemaDecodeBench({ iterations: quick ? 2_000 : 20_000 })).markdown)
+}
+
+if (which === "stdio" || which === "all") {
+  const { runStdioServers } = await import("./StdioServers.ts")
+  sections.push((await runStdioServers(quick ? { calls: 1_000, warmup: 200, rounds: 1 } : { calls: 5_000, warmup: 500, rounds: 3 })).markdown)
 }
 
 const report = [

@@ -207,24 +207,55 @@ export const make = Effect.fnUntraced(function*(
     }
   }
 
+  // ---- handler time bounds: one sweeper fiber for the whole connection, not a timer per request ----------
+
+  const deadlines = new Map<JsonRpc.RequestId, { readonly at: number; readonly ms: number; readonly method: string }>()
+  const timedOut = new Set<JsonRpc.RequestId>()
+  let sweeping = false
+
+  const sweep: Effect.Effect<void> = Effect.gen(function*() {
+    while (deadlines.size > 0) {
+      let now = yield* Clock.currentTimeMillis
+      let earliest = Infinity
+      for (const d of deadlines.values()) earliest = Math.min(earliest, d.at)
+      if (earliest > now) yield* Effect.sleep(Duration.millis(Math.min(earliest - now, 1_000)))
+      now = yield* Clock.currentTimeMillis
+      for (const [id, d] of [...deadlines]) {
+        if (d.at > now) continue
+        deadlines.delete(id)
+        timedOut.add(id)
+        yield* record(new HandlerTimedOut({ method: d.method, requestId: id, timeoutMs: d.ms }))
+        yield* sendQuietly(errorResponse(id, ErrorCode.RequestTimeout, `Request timed out after ${d.ms} ms`))
+        // interrupts the handler: its finalizers run; its own response, if any, is suppressed
+        yield* FiberMap.remove(handlers, id)
+        timedOut.delete(id)
+      }
+    }
+  }).pipe(Effect.ensuring(Effect.sync(() => {
+    sweeping = false
+  })))
+
+  const bound = (request: JsonRpc.Request, incoming: IncomingRequest) =>
+    Effect.suspend(() => {
+      const limit = options.handlerTimeout?.(incoming)
+      if (limit === undefined) return Effect.void
+      const ms = Duration.toMillis(Duration.fromInputUnsafe(limit))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        deadlines.set(request.id, { at: now + ms, ms, method: request.method })
+        if (sweeping) return Effect.void
+        sweeping = true
+        return Effect.asVoid(Effect.forkIn(sweep, scope))
+      })
+    })
+
   /** Runs a handler and turns its exit into the response to send. */
   const serve = (request: JsonRpc.Request, handler: RequestHandler): Effect.Effect<JsonRpc.Response> => {
     const incoming = incomingRequest(request)
-    const bound = options.handlerTimeout?.(incoming)
-    const run = bound === undefined
-      ? Effect.map(handler(incoming), Option.some)
-      : Effect.timeoutOption(handler(incoming), bound)
-    return Effect.suspend(() => run).pipe(
+    return Effect.andThen(bound(request, incoming), Effect.suspend(() => handler(incoming))).pipe(
       Effect.exit,
       Effect.flatMap((exit): Effect.Effect<JsonRpc.Response> => {
-        if (Exit.isSuccess(exit)) {
-          if (Option.isSome(exit.value)) return Effect.succeed(JsonRpc.success(request.id, exit.value.value ?? {}))
-          const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(bound!))
-          return Effect.as(
-            record(new HandlerTimedOut({ method: request.method, requestId: request.id, timeoutMs })),
-            errorResponse(request.id, ErrorCode.RequestTimeout, `Request timed out after ${timeoutMs} ms`)
-          )
-        }
+        deadlines.delete(request.id)
+        if (Exit.isSuccess(exit)) return Effect.succeed(JsonRpc.success(request.id, exit.value ?? {}))
         const failure = Cause.findErrorOption(exit.cause)
         if (Option.isSome(failure)) {
           const error = failure.value
@@ -282,8 +313,11 @@ export const make = Effect.fnUntraced(function*(
         handlers,
         request.id,
         serve(request, admitted).pipe(
-          Effect.flatMap(sendQuietly),
-          Effect.ensuring(Effect.sync(() => inFlight--))
+          Effect.flatMap((response) => (timedOut.has(request.id) ? Effect.void : sendQuietly(response))),
+          Effect.ensuring(Effect.sync(() => {
+            inFlight--
+            deadlines.delete(request.id)
+          }))
         ),
         { startImmediately: true }
       ).pipe(Effect.asVoid)

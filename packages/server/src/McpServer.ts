@@ -175,6 +175,10 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     const serve = (transport: Transport.Transport): Effect.Effect<void, never, R> =>
       Effect.scoped(Effect.gen(function*() {
         const context = yield* Effect.context<R>()
+        // providing an empty context still costs a merge per request: skip it when there is nothing to provide
+        const withContext = context.mapUnsafe.size === 0
+          ? <A, E>(effect: Effect.Effect<A, E, R>) => effect as Effect.Effect<A, E>
+          : <A, E>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, context)
         const connection: Connection = {
           era: undefined,
           revision: Revision.latestStateful,
@@ -484,7 +488,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               if (answers instanceof ProtocolError.McpError) return yield* answers
               return yield* serveMethod(request, revision).pipe(
                 Effect.provideService(RequestContext, contextFor(request, revision, answers)),
-                Effect.provide(context),
+                withContext,
                 // 2026-07-28: the handler needs input; answer input_required, carrying what it already has
                 Effect.catchIf(
                   (e: unknown): e is InputRequired => e instanceof InputRequired,

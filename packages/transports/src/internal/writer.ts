@@ -1,6 +1,7 @@
 /**
- * Writes frames to a Node writable stream in order, respecting backpressure with ONE persistent `drain`
- * listener (never one per write), and turning stream errors into typed transport errors.
+ * Writes frames to a Node writable stream in order, coalescing the frames of one event-loop turn into one
+ * write, respecting backpressure with ONE persistent `drain` listener (never one per write), and turning
+ * stream errors into typed transport errors.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -23,6 +24,7 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
     let failed: Transport.TransportError | undefined
     let drained: Deferred.Deferred<void, Transport.TransportError> | undefined
     const onDrain = () => {
+      needDrain = false
       const waiter = drained
       drained = undefined
       if (waiter !== undefined) Deferred.doneUnsafe(waiter, Effect.void)
@@ -54,22 +56,59 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
         stream.on("error", () => {})
       })
     )
-    const write = (bytes: Uint8Array) =>
-      lock.withPermits(1)(Effect.gen(function*() {
+    // Frames written in the same turn of the event loop are coalesced into one write (one syscall on a pipe).
+    // Writers wait only when the stream asked for a drain or too much is queued: backpressure without a
+    // listener per write.
+    let queue: Array<Uint8Array> = []
+    let queued = 0
+    let scheduled = false
+    let needDrain = false
+    const flush = () => {
+      scheduled = false
+      if (queue.length === 0 || failed !== undefined) return
+      const chunk = queue.length === 1 ? queue[0]! : Buffer.concat(queue, queued)
+      queue = []
+      queued = 0
+      try {
+        if (!stream.write(chunk)) needDrain = true
+      } catch (error) {
+        onError(error)
+      }
+    }
+    const HIGH_WATER = 1024 * 1024
+    const waitDrain = Effect.gen(function*() {
+      while (needDrain || queued > HIGH_WATER) {
         if (failed !== undefined) return yield* Effect.fail(failed)
+        const waiter = drained ?? (yield* Deferred.make<void, Transport.TransportError>())
+        drained = waiter
+        if (queued > HIGH_WATER && !needDrain) {
+          // the stream is not full: flush now instead of waiting for the turn to end
+          flush()
+          continue
+        }
+        yield* Deferred.await(waiter)
+      }
+    })
+    const write = (bytes: Uint8Array) =>
+      Effect.suspend(() => {
+        if (failed !== undefined) return Effect.fail(failed)
         const writable = stream as NodeJS.WritableStream & { readonly writableEnded?: boolean; readonly destroyed?: boolean }
         if (writable.writableEnded === true || writable.destroyed === true) {
           failed = new Transport.ConnectionClosed({ reason: `${name} closed` })
-          return yield* Effect.fail(failed)
+          return Effect.fail(failed)
         }
-        if (stream.write(bytes)) return
-        const waiter = yield* Deferred.make<void, Transport.TransportError>()
-        drained = waiter
-        yield* Deferred.await(waiter)
-      }))
+        queue.push(bytes)
+        queued += bytes.length
+        if (!scheduled) {
+          scheduled = true
+          setImmediate(flush)
+        }
+        return needDrain || queued > HIGH_WATER ? lock.withPermits(1)(waitDrain) : Effect.void
+      })
     return {
       write,
       end: Effect.sync(() => {
+        flush()
         const writable = stream as NodeJS.WritableStream & { readonly writableEnded?: boolean }
         if (writable.writableEnded !== true) stream.end()
       }),
