@@ -140,7 +140,9 @@ const runOnce = async (command: string, args: ReadonlyArray<string>, calls: numb
 }
 
 /** Runs the benchmark: `rounds` interleaved rounds over the three servers; medians per server. */
-export const runStdioServers = async (options: { readonly calls: number; readonly warmup: number; readonly rounds: number }) => {
+export const runStdioServers = async (
+  options: { readonly calls: number; readonly warmup: number; readonly rounds: number; readonly title?: string }
+) => {
   const results = servers.map(() => [] as Array<RunResult>)
   for (let round = 0; round < options.rounds; round++) {
     for (let s = 0; s < servers.length; s++) {
@@ -159,7 +161,7 @@ export const runStdioServers = async (options: { readonly calls: number; readonl
   const sdk = 1
   const raw = 2
   const markdown = [
-    "## stdio servers side by side: effect-mcp vs the official SDK vs raw Node",
+    `## stdio servers side by side: effect-mcp vs the official SDK vs raw Node${options.title === undefined ? "" : `, ${options.title}`}`,
     "",
     `One minimal raw JSON-RPC client (no validation) per run: initialize, ${fmt(options.warmup)} warm-up calls, then ${
       fmt(options.calls)

@@ -174,6 +174,8 @@ export const make = Effect.fnUntraced(function*(
   const closedSignal = yield* Deferred.make<ConnectionClosed>()
   let nextId = 0
   let inFlight = 0
+  /** Ids of the requests being handled (mirrors the FiberMap's keys, readable without an effect). */
+  const active = new Set<JsonRpc.RequestId>()
 
   const record = (diagnostic: Diagnostic) =>
     Effect.logWarning(diagnostic.message).pipe(
@@ -240,8 +242,8 @@ export const make = Effect.fnUntraced(function*(
       const limit = options.handlerTimeout?.(incoming)
       if (limit === undefined) return Effect.void
       const ms = Duration.toMillis(Duration.fromInputUnsafe(limit))
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        deadlines.set(request.id, { at: now + ms, ms, method: request.method })
+      return Effect.clockWith((clock) => {
+        deadlines.set(request.id, { at: clock.currentTimeMillisUnsafe() + ms, ms, method: request.method })
         if (sweeping) return Effect.void
         sweeping = true
         return Effect.asVoid(Effect.forkIn(sweep, scope))
@@ -283,32 +285,36 @@ export const make = Effect.fnUntraced(function*(
   }
 
   /** Admits a request (bound, duplicate id, known method) or answers it at once. */
-  const admit = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> =>
-    Effect.gen(function*() {
-      if (yield* FiberMap.has(handlers, request.id)) {
-        yield* record(new DuplicateRequestId({ id: request.id }))
-        return errorResponse(request.id, ErrorCode.InvalidRequest, "Invalid Request: a request with this id is in flight")
-      }
-      if (inFlight >= maxIncoming) {
-        yield* record(new Overloaded({ limit: maxIncoming }))
-        return errorResponse(
+  /** Admits a request (duplicate id, concurrency bound, known method): its handler, or the answer to send now. */
+  const admit = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> => {
+    if (active.has(request.id)) {
+      return Effect.as(
+        record(new DuplicateRequestId({ id: request.id })),
+        errorResponse(request.id, ErrorCode.InvalidRequest, "Invalid Request: a request with this id is in flight")
+      )
+    }
+    if (inFlight >= maxIncoming) {
+      return Effect.as(
+        record(new Overloaded({ limit: maxIncoming })),
+        errorResponse(
           request.id,
           ErrorCode.Overloaded,
           `Server overloaded: ${maxIncoming} requests already in flight on this connection`,
           { limit: maxIncoming }
         )
-      }
-      const handler = options.handler(request.method)
-      if (handler === undefined) {
-        return errorResponse(request.id, ErrorCode.MethodNotFound, `Method not found: ${request.method}`)
-      }
-      return handler
-    })
+      )
+    }
+    const handler = options.handler(request.method)
+    return Effect.succeed(
+      handler ?? errorResponse(request.id, ErrorCode.MethodNotFound, `Method not found: ${request.method}`)
+    )
+  }
 
   const onRequest = (request: JsonRpc.Request): Effect.Effect<void> =>
     Effect.flatMap(admit(request), (admitted) => {
       if (typeof admitted !== "function") return sendQuietly(admitted)
       inFlight++
+      active.add(request.id)
       return FiberMap.run(
         handlers,
         request.id,
@@ -316,6 +322,7 @@ export const make = Effect.fnUntraced(function*(
           Effect.flatMap((response) => (timedOut.has(request.id) ? Effect.void : sendQuietly(response))),
           Effect.ensuring(Effect.sync(() => {
             inFlight--
+            active.delete(request.id)
             deadlines.delete(request.id)
           }))
         ),

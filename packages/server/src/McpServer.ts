@@ -326,17 +326,18 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           "tools/list": (request, revision) =>
             Effect.map(page([...tools.values()], request, (t) => t.name), ({ items, nextCursor }) =>
               finish(revision, { tools: items.map(Tool.describe), ...listed(nextCursor) }, true)),
-          "tools/call": (request, revision) =>
-            Effect.gen(function*() {
-              const name = request.params?.name
-              const tool = typeof name === "string" ? tools.get(name) : undefined
-              if (tool === undefined) return yield* invalidParams(`Unknown tool: ${String(name)}`)
-              const result = yield* tool.call(request.params?.arguments)
-              return finish(revision, {
-                ...result,
-                content: result.content.map((block) => Content.forRevision(block, revision))
-              })
-            }),
+          "tools/call": (request, revision) => {
+            const name = request.params?.name
+            const tool = typeof name === "string" ? tools.get(name) : undefined
+            if (tool === undefined) return Effect.fail(invalidParams(`Unknown tool: ${String(name)}`))
+            // content types newer than the revision are downgraded (resource_link, audio)
+            const downgrade = revision < "2025-06-18"
+            return Effect.map(tool.call(request.params?.arguments), (result) =>
+              finish(
+                revision,
+                downgrade ? { ...result, content: result.content.map((block) => Content.forRevision(block, revision)) } : { ...result }
+              ))
+          },
           "prompts/list": (request, revision) =>
             Effect.map(page([...prompts.values()], request, (p) => p.name), ({ items, nextCursor }) =>
               finish(revision, { prompts: items.map(Prompt.describe), ...listed(nextCursor) }, true)),
@@ -468,40 +469,40 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           if (method === "initialize") return initialize
           const serveMethod = methods[method]
           if (serveMethod === undefined) return undefined
-          return (request) =>
-            Effect.gen(function*() {
-              const revision = requestRevision(request)
-              if (revision instanceof ProtocolError.McpError) {
-                // ping is allowed before initialization (as the spec says)
-                if (method === "ping" && connection.era !== "stateless") return {}
-                return yield* revision
-              }
-              const stateless = Revision.era(revision) === "stateless"
-              if (stateless) connection.era ??= "stateless"
-              if ((stateless && stateOnly.has(method)) || (!stateless && statelessOnly.has(method))) {
-                return yield* new ProtocolError.McpError({
+          const isInputRequired = (e: unknown): e is InputRequired => e instanceof InputRequired
+          // the hot path: plain code and a few Effect nodes per request, no generator
+          return (request) => {
+            const revision = requestRevision(request)
+            if (revision instanceof ProtocolError.McpError) {
+              // ping is allowed before initialization (as the spec says)
+              return method === "ping" && connection.era !== "stateless" ? Effect.succeed({}) : Effect.fail(revision)
+            }
+            const stateless = Revision.era(revision) === "stateless"
+            if (stateless) connection.era ??= "stateless"
+            if ((stateless && stateOnly.has(method)) || (!stateless && statelessOnly.has(method))) {
+              return Effect.fail(
+                new ProtocolError.McpError({
                   code: ErrorCode.MethodNotFound,
                   message: `Method not found: ${method} (not in protocol ${revision})`
                 })
-              }
-              const answers = stateless ? answersOf(request) : {}
-              if (answers instanceof ProtocolError.McpError) return yield* answers
-              return yield* serveMethod(request, revision).pipe(
-                Effect.provideService(RequestContext, contextFor(request, revision, answers)),
-                withContext,
-                // 2026-07-28: the handler needs input; answer input_required, carrying what it already has
-                Effect.catchIf(
-                  (e: unknown): e is InputRequired => e instanceof InputRequired,
-                  (needed) =>
-                    Effect.succeed({
-                      resultType: "input_required",
-                      inputRequests: { [needed.key]: needed.request },
-                      requestState: RequestState.seal(stateKey, answers),
-                      _meta: { [Revision.metaKeys.serverInfo]: options.info }
-                    })
-                )
               )
-            })
+            }
+            const answers = stateless ? answersOf(request) : {}
+            if (answers instanceof ProtocolError.McpError) return Effect.fail(answers)
+            const served = withContext(
+              Effect.provideService(serveMethod(request, revision), RequestContext, contextFor(request, revision, answers))
+            )
+            return stateless
+              ? Effect.catchIf(served, isInputRequired, (needed) =>
+                // 2026-07-28: the handler needs input; answer input_required, carrying what it already has
+                Effect.succeed({
+                  resultType: "input_required",
+                  inputRequests: { [needed.key]: needed.request },
+                  requestState: RequestState.seal(stateKey, answers),
+                  _meta: { [Revision.metaKeys.serverInfo]: options.info }
+                }))
+              : served
+          }
         }
 
         const protocol = yield* Protocol.make(transport, {

@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Duration from "effect/Duration"
 import * as Content from "./Content.ts"
@@ -158,31 +159,28 @@ export function make(
   }
 ): Tool<any> {
   const { input, output, handler, ...info } = options
-  const decodeInput = Schema.decodeUnknownEffect(Schema.toCodecJson(input))
-  const encodeOutput = output === undefined ? undefined : Schema.encodeUnknownEffect(Schema.toCodecJson(output))
-  const call = (args: unknown) =>
-    decodeInput(args ?? {}).pipe(
-      Effect.matchEffect({
-        onFailure: (issue) => Effect.succeed(validationFailure(issue)),
-        onSuccess: (decoded) =>
-          handler(decoded).pipe(
-            Effect.flatMap((value): Effect.Effect<CallToolResult, InvalidToolOutput> => {
-              if (encodeOutput === undefined) return Effect.succeed(toResult(value as ToolContent))
-              return encodeOutput(value).pipe(
-                Effect.mapError((issue) => new InvalidToolOutput({ tool: name, detail: String(issue) })),
-                Effect.map((structured) => ({
-                  content: [Content.text(JSON.stringify(structured))],
-                  structuredContent: structured as Record<string, unknown>
-                }))
-              )
-            }),
-            Effect.catchIf(
-              (e: unknown): e is ToolFailure => e instanceof ToolFailure,
-              (failure) => Effect.succeed(failureResult(failure))
-            )
-          )
+  // synchronous decoding: one Result per call, no Effect around it (tool calls are the hot path)
+  const decodeInput = Schema.decodeUnknownResult(Schema.toCodecJson(input))
+  const encodeOutput = output === undefined ? undefined : Schema.encodeUnknownResult(Schema.toCodecJson(output))
+  const isToolFailure = (e: unknown): e is ToolFailure => e instanceof ToolFailure
+  const recover = Effect.catchIf(isToolFailure, (failure: ToolFailure) => Effect.succeed(failureResult(failure)))
+  const call = (args: unknown): Effect.Effect<CallToolResult, unknown, any> => {
+    const decoded = decodeInput(args ?? {})
+    if (Result.isFailure(decoded)) return Effect.succeed(validationFailure(decoded.failure))
+    const run = handler(decoded.success)
+    const mapped = encodeOutput === undefined
+      ? Effect.map(run, (value) => toResult(value as ToolContent))
+      : Effect.flatMap(run, (value) => {
+        const encoded = encodeOutput(value)
+        return Result.isFailure(encoded)
+          ? Effect.fail(new InvalidToolOutput({ tool: name, detail: String(encoded.failure) }))
+          : Effect.succeed({
+            content: [Content.text(JSON.stringify(encoded.success))],
+            structuredContent: encoded.success as Record<string, unknown>
+          })
       })
-    )
+    return recover(mapped)
+  }
   return {
     _tag: "Tool",
     name,

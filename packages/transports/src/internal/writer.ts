@@ -97,6 +97,17 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
           failed = new Transport.ConnectionClosed({ reason: `${name} closed` })
           return Effect.fail(failed)
         }
+        if (!scheduled && !needDrain) {
+          // the first frame of a turn goes out at once (latency); later ones wait for the turn's end (one write)
+          scheduled = true
+          setImmediate(flush)
+          try {
+            if (!stream.write(bytes)) needDrain = true
+          } catch (error) {
+            onError(error)
+          }
+          return needDrain ? lock.withPermits(1)(waitDrain) : Effect.void
+        }
         queue.push(bytes)
         queued += bytes.length
         if (!scheduled) {
