@@ -20,6 +20,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Protocol, ProtocolError, type Transport } from "@effect-mcp/core"
+import * as Deferred from "effect/Deferred"
 import { ErrorCode, type JsonRpc } from "@effect-mcp/jsonrpc"
 import { Revision } from "@effect-mcp/schema"
 
@@ -59,6 +60,15 @@ export interface CallOptions {
   readonly timeout?: Duration.Input
   readonly maxTotalTimeout?: Duration.Input
   readonly onProgress?: (progress: Protocol.Progress) => Effect.Effect<void>
+  readonly onId?: (id: JsonRpc.RequestId) => Effect.Effect<void>
+}
+
+/** What a 2026-07-28 subscription asks for (`subscriptions/listen`). */
+export interface SubscriptionFilter {
+  readonly toolsListChanged?: boolean
+  readonly promptsListChanged?: boolean
+  readonly resourcesListChanged?: boolean
+  readonly resourceSubscriptions?: ReadonlyArray<string>
 }
 
 /** FM-47: the server speaks no revision this client speaks. */
@@ -142,6 +152,11 @@ export interface McpClient {
   readonly setLogLevel: (level: string) => Effect.Effect<void, CallError>
   /** Tells the server the roots changed (stateful era). */
   readonly rootsChanged: Effect.Effect<void, CallError>
+  /**
+   * 2026-07-28: opens a `subscriptions/listen` stream for the scope's lifetime and returns its notifications
+   * (the acknowledgment first). Closing the scope cancels the subscription at the server.
+   */
+  readonly listen: (filter: SubscriptionFilter) => Effect.Effect<Stream.Stream<JsonRpc.Notification>, never, Scope.Scope>
   /** Every notification the server sends (log messages, list changes, resource updates, progress…). */
   readonly notifications: Stream.Stream<JsonRpc.Notification>
   readonly close: Effect.Effect<void>
@@ -365,6 +380,23 @@ export const connect = (
           })
           : Effect.asVoid(request("logging/setLevel", { level })),
       rootsChanged: server.era === "stateful" ? protocol.notify("notifications/roots/list_changed") : Effect.void,
+      listen: (filter) =>
+        Effect.gen(function*() {
+          const id = yield* Deferred.make<JsonRpc.RequestId>()
+          // subscribe before asking, so that the acknowledgment cannot be missed
+          const subscription = yield* PubSub.subscribe(notifications)
+          yield* request("subscriptions/listen", { notifications: filter }, {
+            timeout: Duration.infinity,
+            onId: (requestId) => Effect.asVoid(Deferred.succeed(id, requestId))
+          }).pipe(Effect.ignore, Effect.forkScoped)
+          const subscriptionId = yield* Deferred.await(id)
+          return Stream.fromSubscription(subscription).pipe(
+            Stream.filter((n) => {
+              const meta = isRecord(n.params) && isRecord(n.params._meta) ? n.params._meta : undefined
+              return meta?.[Revision.metaKeys.subscriptionId] === subscriptionId
+            })
+          )
+        }),
       notifications: Stream.fromPubSub(notifications),
       close: protocol.close
     } satisfies McpClient

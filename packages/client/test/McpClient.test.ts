@@ -2,11 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import { MemoryTransport, Protocol } from "@effect-mcp/core"
-import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
-import { McpServer, RequestContext, Tool } from "@effect-mcp/server"
+import { type JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import { McpServer, RequestContext, Resource, Tool } from "@effect-mcp/server"
 import type { Revision } from "@effect-mcp/schema"
 import * as McpClient from "../src/McpClient.ts"
 
@@ -123,6 +124,43 @@ describe("McpClient", () => {
       expect(yield* client.callTool("greet")).toMatchObject({ content: [{ text: "hello Ada (state-1)" }] })
       expect(rounds).toHaveLength(2)
       expect(rounds[1]).toMatchObject({ name: "greet", requestState: "state-1", inputResponses: { ask: { action: "accept" } } })
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.effect("2026-07-28 subscriptions/listen: acknowledgment first, only what was asked for, tagged with the subscription id", () =>
+    Effect.gen(function*() {
+      const server = yield* McpServer.make({
+        info: { name: "srv", version: "1" },
+        tools,
+        resources: [Resource.make("docs://a", { name: "a", read: Effect.succeed("A") })]
+      })
+      const [a, b] = yield* MemoryTransport.makePair()
+      yield* Effect.forkScoped(server.serve(a))
+      const client = yield* McpClient.connect(b, { info: { name: "c", version: "1" } })
+      expect(client.server.era).toBe("stateless")
+      const received = yield* Effect.scoped(Effect.gen(function*() {
+        const stream = yield* client.listen({ toolsListChanged: true, promptsListChanged: true, resourceSubscriptions: ["docs://a"] })
+        const inbox = yield* Queue.unbounded<JsonRpc.Notification>()
+        yield* stream.pipe(Stream.runForEach((n) => Queue.offer(inbox, n)), Effect.forkScoped)
+        // the acknowledgment arrives before anything else on this subscription
+        const ack = yield* Queue.take(inbox)
+        yield* server.resourceUpdated("docs://other")
+        yield* server.resourceUpdated("docs://a")
+        yield* server.removeTool("t1")
+        const collected = Effect.all([Effect.succeed(ack), Queue.take(inbox), Queue.take(inbox)])
+        return yield* collected
+      }))
+      expect(received.map((n) => n.method)).toEqual([
+        "notifications/subscriptions/acknowledged",
+        "notifications/resources/updated",
+        "notifications/tools/list_changed"
+      ])
+      // prompts were asked for but the server has none: not honoured
+      expect(received[0]!.params).toMatchObject({ notifications: { toolsListChanged: true, resourceSubscriptions: ["docs://a"] } })
+      expect((received[0]!.params as { notifications: object }).notifications).not.toHaveProperty("promptsListChanged")
+      const ids = received.map((n) => ((n.params as { _meta: Record<string, unknown> })._meta)["io.modelcontextprotocol/subscriptionId"])
+      expect(new Set(ids).size).toBe(1)
+      // closing the scope cancelled the subscription: the server is serving no handler any more
+      expect(yield* client.callTool("echo", { message: "after" })).toMatchObject({ content: [{ text: "after" }] })
     }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
   it.effect("server notifications are a Stream", () =>

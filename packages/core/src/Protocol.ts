@@ -52,6 +52,8 @@ export interface RequestOptions {
   readonly maxTotalTimeout?: Duration.Input
   /** Called with each progress notification the peer sends for this request. */
   readonly onProgress?: (progress: Progress) => Effect.Effect<void>
+  /** Called with the request's id before it is sent (e.g. to correlate a subscription's notifications). */
+  readonly onId?: (id: JsonRpc.RequestId) => Effect.Effect<void>
 }
 
 /** Everything that can fail an outgoing request. */
@@ -450,6 +452,8 @@ export const make = Effect.fnUntraced(function*(
       const start = entry.lastActivity
       const timeoutMs = Duration.toMillis(timeout)
       const totalMs = maxTotal === undefined ? Infinity : Duration.toMillis(maxTotal)
+      // a long-lived request (e.g. subscriptions/listen) waits for as long as the connection lives
+      if (timeoutMs === Infinity && totalMs === Infinity) return Option.some(yield* Deferred.await(entry.deferred))
       while (true) {
         const now = yield* Clock.currentTimeMillis
         const remaining = Math.min(entry.lastActivity + timeoutMs, start + totalMs) - now
@@ -488,6 +492,7 @@ export const make = Effect.fnUntraced(function*(
       })
     pending.set(id, entry)
     return yield* Effect.gen(function*() {
+      if (requestOptions.onId !== undefined) yield* requestOptions.onId(id)
       yield* transport.send(message)
       const response = yield* awaitResponse(entry, timeout, maxTotal)
       if (Option.isSome(response)) return response.value

@@ -382,6 +382,42 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 data: { uri }
               })
             }),
+          "subscriptions/listen": (request, revision) =>
+            Effect.scoped(Effect.gen(function*() {
+              const requested = isRecord(request.params?.notifications) ? request.params.notifications : {}
+              const hasResources = resources.size > 0 || templates.length > 0
+              // the subset the server honours: it never sends what was not asked for
+              const uris = Array.isArray(requested.resourceSubscriptions)
+                ? requested.resourceSubscriptions.filter((u): u is string => typeof u === "string").slice(0, 1_000)
+                : []
+              const honoured: Record<string, unknown> = {
+                ...(requested.toolsListChanged === true && tools.size > 0 ? { toolsListChanged: true } : {}),
+                ...(requested.promptsListChanged === true && prompts.size > 0 ? { promptsListChanged: true } : {}),
+                ...(requested.resourcesListChanged === true && hasResources ? { resourcesListChanged: true } : {}),
+                ...(uris.length > 0 && hasResources ? { resourceSubscriptions: uris } : {})
+              }
+              const meta = { [Revision.metaKeys.subscriptionId]: request.id }
+              const subscription = yield* PubSub.subscribe(changes)
+              const send = (method: string, params: Record<string, unknown>) =>
+                engine === undefined ? Effect.void : Effect.ignore(engine.notify(method, { ...params, _meta: meta }))
+              // the acknowledgment comes first; nothing is sent on this subscription before it
+              yield* send("notifications/subscriptions/acknowledged", { notifications: honoured })
+              const watched = new Set(uris)
+              return yield* Stream.fromSubscription(subscription).pipe(
+                Stream.runForEach((change) => {
+                  if (change._tag === "ResourceUpdated") {
+                    return honoured.resourceSubscriptions !== undefined && watched.has(change.uri)
+                      ? send("notifications/resources/updated", { uri: change.uri })
+                      : Effect.void
+                  }
+                  const key = `${change.list}ListChanged`
+                  return honoured[key] === true ? send(`notifications/${change.list}/list_changed`, {}) : Effect.void
+                }),
+                // runs until the client cancels it (notifications/cancelled interrupts this fiber, no response)
+                // or the connection ends; a server that ends it answers with a completion result
+                Effect.as(finish(revision, { _meta: meta }))
+              )
+            })),
           "resources/subscribe": (request) =>
             Effect.sync(() => {
               if (typeof request.params?.uri === "string") connection.subscriptions.add(request.params.uri)
@@ -435,7 +471,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
         }
 
         const stateOnly = new Set(["ping", "resources/subscribe", "resources/unsubscribe", "logging/setLevel"])
-        const statelessOnly = new Set(["server/discover"])
+        const statelessOnly = new Set(["server/discover", "subscriptions/listen"])
 
         const initialize: Protocol.RequestHandler = (request) =>
           Effect.gen(function*() {
