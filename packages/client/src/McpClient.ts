@@ -134,6 +134,17 @@ export interface McpClient {
     args?: Record<string, unknown>,
     options?: CallOptions
   ) => Effect.Effect<Record<string, unknown>, CallError>
+  /** 2025-11-25 tasks: calls a tool as a task; the result is `{ task }` (poll it, or await `taskResult`). */
+  readonly callToolAsTask: (
+    name: string,
+    args?: Record<string, unknown>,
+    task?: { readonly ttl?: number }
+  ) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly getTask: (taskId: string) => Effect.Effect<Record<string, unknown>, CallError>
+  /** Waits (without a timeout) for the task to end and returns what the call would have returned. */
+  readonly taskResult: (taskId: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly listTasks: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly cancelTask: (taskId: string) => Effect.Effect<Record<string, unknown>, CallError>
   readonly listResources: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
   readonly listAllResources: Effect.Effect<ReadonlyArray<Record<string, unknown>>, CallError>
   readonly listResourceTemplates: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
@@ -362,6 +373,11 @@ export const connect = (
       listTools: (cursor) => request("tools/list", pageParams(cursor)),
       listAllTools: all("tools/list", "tools"),
       callTool: (name, args = {}, callOptions) => request("tools/call", { name, arguments: args }, callOptions),
+      callToolAsTask: (name, args = {}, task = {}) => request("tools/call", { name, arguments: args, task }),
+      getTask: (taskId) => request("tasks/get", { taskId }),
+      taskResult: (taskId) => request("tasks/result", { taskId }, { timeout: Duration.infinity }),
+      listTasks: (cursor) => request("tasks/list", pageParams(cursor)),
+      cancelTask: (taskId) => request("tasks/cancel", { taskId }),
       listResources: (cursor) => request("resources/list", pageParams(cursor)),
       listAllResources: all("resources/list", "resources"),
       listResourceTemplates: (cursor) => request("resources/templates/list", pageParams(cursor)),

@@ -163,6 +163,23 @@ describe("McpClient", () => {
       expect(yield* client.callTool("echo", { message: "after" })).toMatchObject({ content: [{ text: "after" }] })
     }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
+  it.effect("2025-11-25 tasks: call as a task, poll, await the result", () =>
+    Effect.gen(function*() {
+      const server = yield* McpServer.make({
+        info: { name: "srv", version: "1" },
+        tools: [Tool.make("job", { taskSupport: "optional", input: Schema.Struct({}), handler: () => Effect.as(Effect.sleep("10 seconds"), "job done") })]
+      })
+      const [a, b] = yield* MemoryTransport.makePair()
+      yield* Effect.forkScoped(server.serve(a))
+      const client = yield* McpClient.connect(b, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] })
+      const created = (yield* client.callToolAsTask("job", {}, { ttl: 60_000 })) as { task: { taskId: string } }
+      expect(yield* client.getTask(created.task.taskId)).toMatchObject({ status: "working" })
+      const result = yield* Effect.forkChild(client.taskResult(created.task.taskId))
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(result)).toMatchObject({ content: [{ text: "job done" }] })
+      expect(yield* client.listTasks()).toMatchObject({ tasks: [{ status: "completed" }] })
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
   it.effect("server notifications are a Stream", () =>
     Effect.gen(function*() {
       const server = yield* McpServer.make({ info: { name: "srv", version: "1" }, tools })

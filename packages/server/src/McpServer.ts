@@ -13,8 +13,12 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -36,6 +40,7 @@ import {
 } from "./RequestContext.ts"
 import * as RequestState from "./internal/requestState.ts"
 import * as Resource from "./Resource.ts"
+import * as TaskStore from "./TaskStore.ts"
 import * as Tool from "./Tool.ts"
 import * as UriTemplate from "./UriTemplate.ts"
 
@@ -71,6 +76,8 @@ export interface Options<R> {
    * load balancer must share it; default: random per server instance.
    */
   readonly requestStateSecret?: string
+  /** Limits of the per-connection task store (MCP 2025-11-25 tasks). */
+  readonly tasks?: TaskStore.Options
   /** 2026-07-28 cache hints on cacheable results (default `ttlMs: 0`, `cacheScope: "private"`). */
   readonly cache?: { readonly ttlMs: number; readonly scope: "private" | "public" }
 }
@@ -164,8 +171,12 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
 
     const changes = yield* PubSub.bounded<Change>({ capacity: 256, replay: 0 })
 
-    const capabilities = (): Record<string, unknown> => ({
+    const taskTools = () => [...tools.values()].some((t) => (t.info.taskSupport ?? "forbidden") !== "forbidden")
+    const capabilities = (revision?: Revision.Revision): Record<string, unknown> => ({
       ...(tools.size > 0 ? { tools: { listChanged: true } } : {}),
+      ...(revision === "2025-11-25" && taskTools()
+        ? { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }
+        : {}),
       ...(resources.size > 0 || templates.length > 0 ? { resources: { subscribe: true, listChanged: true } } : {}),
       ...(prompts.size > 0 ? { prompts: { listChanged: true } } : {}),
       logging: {},
@@ -175,6 +186,8 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     const serve = (transport: Transport.Transport): Effect.Effect<void, never, R> =>
       Effect.scoped(Effect.gen(function*() {
         const context = yield* Effect.context<R>()
+        const connectionScope = yield* Effect.scope
+        const taskStore = yield* TaskStore.make(options.tasks)
         // providing an empty context still costs a merge per request: skip it when there is nothing to provide
         const withContext = context.mapUnsafe.size === 0
           ? <A, E>(effect: Effect.Effect<A, E, R>) => effect as Effect.Effect<A, E>
@@ -315,6 +328,55 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
 
         const listed = (nextCursor: string | undefined) => (nextCursor === undefined ? {} : { nextCursor })
 
+        const notifyTaskStatus = (task: TaskStore.Task) =>
+          engine === undefined ? Effect.void : Effect.ignore(engine.notify("notifications/tasks/status", { ...task }))
+
+        /**
+         * Runs a call as a task: answers at once with the task, runs the call in the connection's scope (not the
+         * request's), and records its outcome. An `isError` result makes the task `failed`.
+         */
+        const runAsTask = (
+          call: Effect.Effect<Record<string, unknown>, unknown, R | RequestContext>,
+          ttl: unknown
+        ): Effect.Effect<Record<string, unknown>, unknown, R | RequestContext> =>
+          Effect.gen(function*() {
+            const entry = yield* taskStore.create(ttl).pipe(
+              Effect.mapError((e) => new ProtocolError.McpError({ code: ErrorCode.Overloaded, message: e.message }))
+            )
+            const services = yield* Effect.context<R | RequestContext>()
+            const run = call.pipe(
+              Effect.exit,
+              Effect.flatMap((exit) =>
+                Effect.gen(function*() {
+                  let outcome: TaskStore.Outcome
+                  if (exit._tag === "Success") {
+                    outcome = { _tag: "Result", result: exit.value }
+                  } else {
+                    const error = Cause.findErrorOption(exit.cause)
+                    if (Option.isSome(error) && error.value instanceof ProtocolError.McpError) {
+                      const e = error.value
+                      outcome = e.data === undefined
+                        ? { _tag: "Error", code: e.code, message: e.message }
+                        : { _tag: "Error", code: e.code, message: e.message, data: e.data }
+                    } else {
+                      yield* Effect.logWarning("A task's call failed").pipe(
+                        Effect.annotateLogs({ mode: "FM-42", taskId: entry.task.taskId, cause: Cause.pretty(exit.cause) })
+                      )
+                      outcome = { _tag: "Error", code: ErrorCode.InternalError, message: "Internal error" }
+                    }
+                  }
+                  const failed = outcome._tag === "Error" || outcome.result.isError === true
+                  const task = yield* taskStore.transition(entry, failed ? "failed" : "completed")
+                  yield* Deferred.succeed(entry.outcome, outcome)
+                  if (task !== undefined) yield* notifyTaskStatus(task)
+                })
+              ),
+              Effect.provide(services)
+            )
+            entry.fiber = yield* Effect.forkIn(run, connectionScope)
+            return { task: { ...entry.task } }
+          })
+
         const methods: Record<string, Handler> = {
           "ping": () => Effect.succeed({}),
           "server/discover": (_request, revision) =>
@@ -332,11 +394,21 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             if (tool === undefined) return Effect.fail(invalidParams(`Unknown tool: ${String(name)}`))
             // content types newer than the revision are downgraded (resource_link, audio)
             const downgrade = revision < "2025-06-18"
-            return Effect.map(tool.call(request.params?.arguments), (result) =>
+            const call = Effect.map(tool.call(request.params?.arguments), (result) =>
               finish(
                 revision,
                 downgrade ? { ...result, content: result.content.map((block) => Content.forRevision(block, revision)) } : { ...result }
               ))
+            if (revision !== "2025-11-25") return call
+            const support = tool.info.taskSupport ?? "forbidden"
+            const task = request.params?.task
+            if (task !== undefined && support === "forbidden") {
+              return Effect.fail(new ProtocolError.McpError({ code: ErrorCode.MethodNotFound, message: `Tool ${tool.name} cannot run as a task` }))
+            }
+            if (task === undefined && support === "required") {
+              return Effect.fail(new ProtocolError.McpError({ code: ErrorCode.MethodNotFound, message: `Tool ${tool.name} must run as a task` }))
+            }
+            return task === undefined ? call : runAsTask(call, isRecord(task) ? task.ttl : undefined)
           },
           "prompts/list": (request, revision) =>
             Effect.map(page([...prompts.values()], request, (p) => p.name), ({ items, nextCursor }) =>
@@ -418,6 +490,39 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 Effect.as(finish(revision, { _meta: meta }))
               )
             })),
+          "tasks/get": (request) =>
+            Effect.flatMap(taskStore.get(request.params?.taskId), (entry) =>
+              entry === undefined ? Effect.fail(invalidParams("Unknown task")) : Effect.succeed({ ...entry.task })),
+          "tasks/result": (request) =>
+            Effect.gen(function*() {
+              const entry = yield* taskStore.get(request.params?.taskId)
+              if (entry === undefined) return yield* invalidParams("Unknown task")
+              // blocks until the task is terminal, then returns exactly what the request would have returned
+              const outcome = yield* Deferred.await(entry.outcome)
+              const related = { "io.modelcontextprotocol/related-task": { taskId: entry.task.taskId } }
+              if (outcome._tag === "Result") {
+                return { ...outcome.result, _meta: { ...(isRecord(outcome.result._meta) ? outcome.result._meta : {}), ...related } }
+              }
+              return yield* new ProtocolError.McpError(
+                outcome.data === undefined
+                  ? { code: outcome.code, message: outcome.message, data: related }
+                  : { code: outcome.code, message: outcome.message, data: outcome.data }
+              )
+            }),
+          "tasks/list": (request) =>
+            Effect.flatMap(taskStore.list, (all) =>
+              Effect.map(page(all, request, (t) => t.taskId), ({ items, nextCursor }) => ({ tasks: items, ...listed(nextCursor) }))),
+          "tasks/cancel": (request) =>
+            Effect.gen(function*() {
+              const entry = yield* taskStore.get(request.params?.taskId)
+              if (entry === undefined) return yield* invalidParams("Unknown task")
+              if (TaskStore.isTerminal(entry.task.status)) return yield* invalidParams(`Task is already ${entry.task.status}`)
+              const task = yield* taskStore.transition(entry, "cancelled", "The task was cancelled by request.")
+              yield* Deferred.succeed(entry.outcome, { _tag: "Error", code: ErrorCode.InternalError, message: "Task was cancelled" })
+              if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
+              if (task !== undefined) yield* notifyTaskStatus(task)
+              return { ...entry.task }
+            }),
           "resources/subscribe": (request) =>
             Effect.sync(() => {
               if (typeof request.params?.uri === "string") connection.subscriptions.add(request.params.uri)
@@ -470,7 +575,16 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             })
         }
 
-        const stateOnly = new Set(["ping", "resources/subscribe", "resources/unsubscribe", "logging/setLevel"])
+        const stateOnly = new Set([
+          "ping",
+          "resources/subscribe",
+          "resources/unsubscribe",
+          "logging/setLevel",
+          "tasks/get",
+          "tasks/result",
+          "tasks/list",
+          "tasks/cancel"
+        ])
         const statelessOnly = new Set(["server/discover", "subscriptions/listen"])
 
         const initialize: Protocol.RequestHandler = (request) =>
@@ -495,7 +609,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               : undefined
             return {
               protocolVersion: connection.revision,
-              capabilities: capabilities(),
+              capabilities: capabilities(connection.revision),
               serverInfo: options.info,
               ...(options.instructions === undefined ? {} : { instructions: options.instructions })
             }
@@ -515,7 +629,8 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             }
             const stateless = Revision.era(revision) === "stateless"
             if (stateless) connection.era ??= "stateless"
-            if ((stateless && stateOnly.has(method)) || (!stateless && statelessOnly.has(method))) {
+            const exists = !method.startsWith("tasks/") || revision === "2025-11-25"
+            if (!exists || (stateless && stateOnly.has(method)) || (!stateless && statelessOnly.has(method))) {
               return Effect.fail(
                 new ProtocolError.McpError({
                   code: ErrorCode.MethodNotFound,

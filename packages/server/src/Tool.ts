@@ -77,6 +77,11 @@ export interface ToolInfo {
   readonly _meta?: Record<string, unknown>
   /** Longest time a call may run before it is interrupted and answered with a timeout error. */
   readonly timeout?: Duration.Input
+  /**
+   * Whether the tool may run as a task (MCP 2025-11-25 task-augmented `tools/call`): `forbidden` (default),
+   * `optional` or `required`.
+   */
+  readonly taskSupport?: "forbidden" | "optional" | "required"
 }
 
 /** A tool, ready to register with a server. `R` is what its handler needs from the environment. */
@@ -95,10 +100,11 @@ export interface Tool<R = never> {
 
 /** The `tools/list` entry for a tool. */
 export const describe = (tool: Tool<any>): Record<string, unknown> => {
-  const { timeout: _timeout, ...info } = tool.info
+  const { timeout: _timeout, taskSupport, ...info } = tool.info
   return {
     name: tool.name,
     ...info,
+    ...(taskSupport === undefined ? {} : { execution: { taskSupport } }),
     inputSchema: tool.inputSchema,
     ...(tool.outputSchema === undefined ? {} : { outputSchema: tool.outputSchema })
   }
