@@ -143,6 +143,8 @@ export interface McpClient {
   readonly getTask: (taskId: string) => Effect.Effect<Record<string, unknown>, CallError>
   /** Waits (without a timeout) for the task to end and returns what the call would have returned. */
   readonly taskResult: (taskId: string) => Effect.Effect<Record<string, unknown>, CallError>
+  /** 2026-07-28 tasks extension: answers a task's `inputRequests`. */
+  readonly updateTask: (taskId: string, inputResponses: Record<string, unknown>) => Effect.Effect<Record<string, unknown>, CallError>
   readonly listTasks: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
   readonly cancelTask: (taskId: string) => Effect.Effect<Record<string, unknown>, CallError>
   readonly listResources: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
@@ -376,6 +378,7 @@ export const connect = (
       callToolAsTask: (name, args = {}, task = {}) => request("tools/call", { name, arguments: args, task }),
       getTask: (taskId) => request("tasks/get", { taskId }),
       taskResult: (taskId) => request("tasks/result", { taskId }, { timeout: Duration.infinity }),
+      updateTask: (taskId, inputResponses) => request("tasks/update", { taskId, inputResponses }),
       listTasks: (cursor) => request("tasks/list", pageParams(cursor)),
       cancelTask: (taskId) => request("tasks/cancel", { taskId }),
       listResources: (cursor) => request("resources/list", pageParams(cursor)),

@@ -113,6 +113,10 @@ const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/
 type Change =
   | { readonly _tag: "ListChanged"; readonly list: "tools" | "resources" | "prompts" }
   | { readonly _tag: "ResourceUpdated"; readonly uri: string }
+  | { readonly _tag: "TaskStatus"; readonly taskId: string; readonly params: Record<string, unknown> }
+
+/** The 2026-07-28 tasks extension's identifier. */
+export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
 interface Connection {
   era: Revision.Era | undefined
@@ -177,6 +181,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
       ...(revision === "2025-11-25" && taskTools()
         ? { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }
         : {}),
+      ...(revision === "2026-07-28" && taskTools() ? { extensions: { [TASKS_EXTENSION]: {} } } : {}),
       ...(resources.size > 0 || templates.length > 0 ? { resources: { subscribe: true, listChanged: true } } : {}),
       ...(prompts.size > 0 ? { prompts: { listChanged: true } } : {}),
       logging: {},
@@ -328,6 +333,82 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
 
         const listed = (nextCursor: string | undefined) => (nextCursor === undefined ? {} : { nextCursor })
 
+        const requestDeclaresTasks = (request: Protocol.IncomingRequest) => {
+          const caps = request.meta?.[Revision.metaKeys.clientCapabilities]
+          return isRecord(caps) && isRecord(caps.extensions) && isRecord(caps.extensions[TASKS_EXTENSION])
+        }
+
+        /**
+         * 2026-07-28 tasks extension: answers at once with a task handle (`resultType: "task"`) and runs the tool
+         * in the connection's scope. When the tool asks for input the task goes to `input_required` with the
+         * requests; `tasks/update` brings the answers and the tool is replayed with them.
+         */
+        const runAsTaskV2 = (
+          request: Protocol.IncomingRequest,
+          revision: Revision.Revision,
+          tool: Tool.Tool<R>
+        ): Effect.Effect<Record<string, unknown>, unknown, R | RequestContext> =>
+          Effect.gen(function*() {
+            const entry = yield* taskStore.create(undefined).pipe(
+              Effect.mapError((e) => new ProtocolError.McpError({ code: ErrorCode.Overloaded, message: e.message }))
+            )
+            const answers: Record<string, unknown> = {}
+            const runOnce = withContext(
+              Effect.suspend(() =>
+                Effect.provideService(tool.call(request.params?.arguments), RequestContext, contextFor(request, revision, answers))
+              )
+            )
+            const loop: Effect.Effect<TaskStore.Outcome, never, R> = Effect.gen(function*() {
+              for (let round = 0; round < 16; round++) {
+                const exit = yield* Effect.exit(runOnce)
+                if (exit._tag === "Success") return { _tag: "Result", result: finish(revision, { ...exit.value }) } as const
+                const error = Cause.findErrorOption(exit.cause)
+                if (Option.isSome(error) && error.value instanceof InputRequired) {
+                  const needed = error.value
+                  entry.inputRequests = { [needed.key]: needed.request }
+                  entry.update = yield* Deferred.make<Record<string, unknown>>()
+                  const task = yield* taskStore.transition(entry, "input_required")
+                  if (task !== undefined) yield* notifyTaskStatusV2(entry, undefined)
+                  Object.assign(answers, yield* Deferred.await(entry.update))
+                  entry.inputRequests = undefined
+                  entry.update = undefined
+                  yield* taskStore.transition(entry, "working")
+                  continue
+                }
+                if (Option.isSome(error) && error.value instanceof ProtocolError.McpError) {
+                  const e = error.value
+                  return e.data === undefined
+                    ? { _tag: "Error", code: e.code, message: e.message } as const
+                    : { _tag: "Error", code: e.code, message: e.message, data: e.data } as const
+                }
+                yield* Effect.logWarning("A task's call failed").pipe(
+                  Effect.annotateLogs({ mode: "FM-42", taskId: entry.task.taskId, cause: Cause.pretty(exit.cause) })
+                )
+                return { _tag: "Error", code: ErrorCode.InternalError, message: "Internal error" } as const
+              }
+              return { _tag: "Error", code: ErrorCode.InternalError, message: "The task asked for input too many times" } as const
+            })
+            const services = yield* Effect.context<R>()
+            const run = loop.pipe(
+              Effect.flatMap((outcome) =>
+                Effect.gen(function*() {
+                  const failed = outcome._tag === "Error" || outcome.result.isError === true
+                  const task = yield* taskStore.transition(entry, failed ? "failed" : "completed")
+                  yield* Deferred.succeed(entry.outcome, outcome)
+                  if (task !== undefined) yield* notifyTaskStatusV2(entry, outcome)
+                })
+              ),
+              Effect.provide(services)
+            )
+            entry.fiber = yield* Effect.forkIn(run, connectionScope)
+            const { inputRequests: _none, ...handle } = TaskStore.detailV2(entry, undefined)
+            return { ...handle, resultType: "task", _meta: { [Revision.metaKeys.serverInfo]: options.info } }
+          })
+
+        /** 2026-07-28: task status changes go to the subscriptions that asked for the task (`taskIds`). */
+        const notifyTaskStatusV2 = (entry: TaskStore.TaskEntry, outcome: TaskStore.Outcome | undefined) =>
+          Effect.asVoid(PubSub.publish(changes, { _tag: "TaskStatus", taskId: entry.task.taskId, params: TaskStore.detailV2(entry, outcome) }))
+
         const notifyTaskStatus = (task: TaskStore.Task) =>
           engine === undefined ? Effect.void : Effect.ignore(engine.notify("notifications/tasks/status", { ...task }))
 
@@ -382,7 +463,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           "server/discover": (_request, revision) =>
             Effect.succeed(finish(revision, {
               supportedVersions: revisions,
-              capabilities: capabilities(),
+              capabilities: capabilities(revision),
               ...(options.instructions === undefined ? {} : { instructions: options.instructions })
             }, true)),
           "tools/list": (request, revision) =>
@@ -399,6 +480,21 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 revision,
                 downgrade ? { ...result, content: result.content.map((block) => Content.forRevision(block, revision)) } : { ...result }
               ))
+            if (revision === "2026-07-28") {
+              // the io.modelcontextprotocol/tasks extension: the server runs task tools as tasks for clients
+              // that declared the extension; a required task tool needs it
+              const support = tool.info.taskSupport ?? "forbidden"
+              if (support === "forbidden") return call
+              const declared = requestDeclaresTasks(request)
+              if (!declared && support === "required") {
+                return Effect.fail(new ProtocolError.McpError({
+                  code: ErrorCode.MissingRequiredClientCapability,
+                  message: `Tool ${tool.name} runs as a task: declare the ${TASKS_EXTENSION} extension`,
+                  data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } }
+                }))
+              }
+              return declared ? runAsTaskV2(request, revision, tool) : call
+            }
             if (revision !== "2025-11-25") return call
             const support = tool.info.taskSupport ?? "forbidden"
             const task = request.params?.task
@@ -462,7 +558,13 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               const uris = Array.isArray(requested.resourceSubscriptions)
                 ? requested.resourceSubscriptions.filter((u): u is string => typeof u === "string").slice(0, 1_000)
                 : []
+              // tasks extension: status notifications for the listed tasks
+              const taskIds = Array.isArray(requested.taskIds)
+                ? requested.taskIds.filter((t): t is string => typeof t === "string").slice(0, 1_000)
+                : []
+              const watchedTasks = new Set(taskIds)
               const honoured: Record<string, unknown> = {
+                ...(taskIds.length > 0 ? { taskIds } : {}),
                 ...(requested.toolsListChanged === true && tools.size > 0 ? { toolsListChanged: true } : {}),
                 ...(requested.promptsListChanged === true && prompts.size > 0 ? { promptsListChanged: true } : {}),
                 ...(requested.resourcesListChanged === true && hasResources ? { resourcesListChanged: true } : {}),
@@ -482,6 +584,9 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                       ? send("notifications/resources/updated", { uri: change.uri })
                       : Effect.void
                   }
+                  if (change._tag === "TaskStatus") {
+                    return watchedTasks.has(change.taskId) ? send("notifications/tasks", change.params) : Effect.void
+                  }
                   const key = `${change.list}ListChanged`
                   return honoured[key] === true ? send(`notifications/${change.list}/list_changed`, {}) : Effect.void
                 }),
@@ -490,9 +595,27 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 Effect.as(finish(revision, { _meta: meta }))
               )
             })),
-          "tasks/get": (request) =>
-            Effect.flatMap(taskStore.get(request.params?.taskId), (entry) =>
-              entry === undefined ? Effect.fail(invalidParams("Unknown task")) : Effect.succeed({ ...entry.task })),
+          "tasks/get": (request, revision) =>
+            Effect.gen(function*() {
+              const entry = yield* taskStore.get(request.params?.taskId)
+              if (entry === undefined) return yield* invalidParams("Unknown task")
+              if (revision !== "2026-07-28") return { ...entry.task }
+              const polled = yield* Deferred.poll(entry.outcome)
+              const outcome = Option.isSome(polled) ? yield* polled.value : undefined
+              return finish(revision, TaskStore.detailV2(entry, outcome))
+            }),
+          "tasks/update": (request, revision) =>
+            Effect.gen(function*() {
+              const entry = yield* taskStore.get(request.params?.taskId)
+              if (entry === undefined) return yield* invalidParams("Unknown task")
+              const responses = request.params?.inputResponses
+              if (!isRecord(responses)) return yield* invalidParams("inputResponses is required")
+              if (entry.task.status !== "input_required" || entry.update === undefined) {
+                return yield* invalidParams(`Task is ${entry.task.status}, not input_required`)
+              }
+              yield* Deferred.succeed(entry.update, responses)
+              return finish(revision, {})
+            }),
           "tasks/result": (request) =>
             Effect.gen(function*() {
               const entry = yield* taskStore.get(request.params?.taskId)
@@ -512,7 +635,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           "tasks/list": (request) =>
             Effect.flatMap(taskStore.list, (all) =>
               Effect.map(page(all, request, (t) => t.taskId), ({ items, nextCursor }) => ({ tasks: items, ...listed(nextCursor) }))),
-          "tasks/cancel": (request) =>
+          "tasks/cancel": (request, revision) =>
             Effect.gen(function*() {
               const entry = yield* taskStore.get(request.params?.taskId)
               if (entry === undefined) return yield* invalidParams("Unknown task")
@@ -520,6 +643,10 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               const task = yield* taskStore.transition(entry, "cancelled", "The task was cancelled by request.")
               yield* Deferred.succeed(entry.outcome, { _tag: "Error", code: ErrorCode.InternalError, message: "Task was cancelled" })
               if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
+              if (revision === "2026-07-28") {
+                yield* notifyTaskStatusV2(entry, undefined)
+                return finish(revision, {})
+              }
               if (task !== undefined) yield* notifyTaskStatus(task)
               return { ...entry.task }
             }),
@@ -575,16 +702,8 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             })
         }
 
-        const stateOnly = new Set([
-          "ping",
-          "resources/subscribe",
-          "resources/unsubscribe",
-          "logging/setLevel",
-          "tasks/get",
-          "tasks/result",
-          "tasks/list",
-          "tasks/cancel"
-        ])
+        const stateOnly = new Set(["ping", "resources/subscribe", "resources/unsubscribe", "logging/setLevel"])
+        const v2TaskMethods = new Set(["tasks/get", "tasks/update", "tasks/cancel"])
         const statelessOnly = new Set(["server/discover", "subscriptions/listen"])
 
         const initialize: Protocol.RequestHandler = (request) =>
@@ -629,7 +748,9 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             }
             const stateless = Revision.era(revision) === "stateless"
             if (stateless) connection.era ??= "stateless"
-            const exists = !method.startsWith("tasks/") || revision === "2025-11-25"
+            // tasks: core methods in 2025-11-25; get/update/cancel of the tasks extension in 2026-07-28
+            const exists = !method.startsWith("tasks/") ||
+              (revision === "2025-11-25" ? method !== "tasks/update" : revision === "2026-07-28" && v2TaskMethods.has(method))
             if (!exists || (stateless && stateOnly.has(method)) || (!stateless && statelessOnly.has(method))) {
               return Effect.fail(
                 new ProtocolError.McpError({
@@ -682,6 +803,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             if (change._tag === "ListChanged") {
               return Effect.ignore(protocol.notify(`notifications/${change.list}/list_changed`))
             }
+            if (change._tag === "TaskStatus") return Effect.void
             return connection.subscriptions.has(change.uri)
               ? Effect.ignore(protocol.notify("notifications/resources/updated", { uri: change.uri }))
               : Effect.void

@@ -51,6 +51,10 @@ interface Entry {
   readonly expiresAt: number | undefined
   readonly outcome: Deferred.Deferred<Outcome>
   fiber: Fiber.Fiber<unknown, unknown> | undefined
+  /** 2026-07-28 extension: what the task asks for while `input_required`. */
+  inputRequests: Record<string, unknown> | undefined
+  /** 2026-07-28 extension: completed by `tasks/update` with the client's answers. */
+  update: Deferred.Deferred<Record<string, unknown>> | undefined
 }
 
 /** Store settings. */
@@ -94,7 +98,14 @@ export const make = (options: Options = {}) =>
           ttl,
           pollInterval
         }
-        const entry: Entry = { task, expiresAt: now + ttl, outcome: yield* Deferred.make<Outcome>(), fiber: undefined }
+        const entry: Entry = {
+          task,
+          expiresAt: now + ttl,
+          outcome: yield* Deferred.make<Outcome>(),
+          fiber: undefined,
+          inputRequests: undefined,
+          update: undefined
+        }
         entries.set(task.taskId, entry)
         return entry
       })
@@ -109,8 +120,9 @@ export const make = (options: Options = {}) =>
     const transition = (entry: Entry, status: Status, statusMessage?: string) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         if (isTerminal(entry.task.status)) return undefined
+        const { statusMessage: _previous, ...rest } = entry.task
         entry.task = {
-          ...entry.task,
+          ...rest,
           status,
           lastUpdatedAt: iso(now),
           ...(statusMessage === undefined ? {} : { statusMessage })
@@ -131,3 +143,30 @@ export type TaskStore = Effect.Success<ReturnType<typeof make>>
 
 /** A store entry. */
 export type TaskEntry = Effect.Success<ReturnType<TaskStore["create"]>>
+
+/**
+ * The 2026-07-28 extension's view of a task (`io.modelcontextprotocol/tasks`): `ttlMs`/`pollIntervalMs`, and
+ * the details of its status (`inputRequests`, `result`, `error`).
+ */
+export const detailV2 = (entry: TaskEntry, outcome: Outcome | undefined): Record<string, unknown> => {
+  const { ttl, pollInterval, ...base } = entry.task
+  const task: Record<string, unknown> = {
+    ...base,
+    ttlMs: ttl,
+    ...(pollInterval === undefined ? {} : { pollIntervalMs: pollInterval })
+  }
+  switch (entry.task.status) {
+    case "input_required":
+      return { ...task, inputRequests: entry.inputRequests ?? {} }
+    case "completed":
+      return outcome?._tag === "Result" ? { ...task, result: outcome.result } : task
+    case "failed":
+      return outcome === undefined
+        ? task
+        : outcome._tag === "Error"
+        ? { ...task, error: { code: outcome.code, message: outcome.message, ...(outcome.data === undefined ? {} : { data: outcome.data }) } }
+        : { ...task, error: { code: -32603, message: "The tool reported an error", data: outcome.result } }
+    default:
+      return task
+  }
+}

@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import { MemoryTransport, Protocol } from "@effect-mcp/core"
 import { ErrorCode, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as McpServer from "../src/McpServer.ts"
+import * as RequestContextModule from "../src/RequestContext.ts"
 import * as Tool from "../src/Tool.ts"
 
 const setup = (revision = "2025-11-25") =>
@@ -81,4 +82,71 @@ describe("tasks (2025-11-25)", () => {
       expect(old.init.capabilities.tasks).toBeUndefined()
       expect(yield* Effect.flip(old.client.request("tasks/list"))).toMatchObject({ code: ErrorCode.MethodNotFound })
     }))
+})
+
+describe("tasks extension (2026-07-28, io.modelcontextprotocol/tasks)", () => {
+  const meta = (extensions: boolean) => ({
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {
+      elicitation: {},
+      ...(extensions ? { extensions: { "io.modelcontextprotocol/tasks": {} } } : {})
+    },
+    "io.modelcontextprotocol/clientInfo": { name: "c", version: "1" }
+  })
+
+  it.effect("a task tool answers with a task handle; input_required is answered with tasks/update; tasks/get shows the result", () =>
+    Effect.gen(function*() {
+      const server = yield* McpServer.make({
+        info: { name: "tasks", version: "1" },
+        tools: [
+          Tool.make("interview", {
+            taskSupport: "required",
+            input: Schema.Struct({}),
+            handler: () =>
+              Effect.gen(function*() {
+                const form = yield* RequestContextModule.ask("elicitation/create", { mode: "form", message: "Name?", requestedSchema: { type: "object", properties: {} } })
+                return `hello ${(form.content as { name: string }).name}`
+              })
+          })
+        ]
+      })
+      const [a, b] = yield* MemoryTransport.makePair()
+      yield* Effect.forkScoped(server.serve(a))
+      const notifications = yield* Queue.unbounded<{ method: string; params: any }>()
+      const client = yield* Protocol.make(b, {
+        handler: () => undefined,
+        onNotification: (n) => Effect.asVoid(Queue.offer(notifications, { method: n.method, params: n.params }))
+      })
+      const discover = (yield* client.request("server/discover", { _meta: meta(true) })) as any
+      expect(discover.capabilities.extensions).toEqual({ "io.modelcontextprotocol/tasks": {} })
+      // a client without the extension cannot call a task-required tool
+      expect(yield* Effect.flip(client.request("tools/call", { name: "interview", arguments: {}, _meta: meta(false) }))).toMatchObject({
+        code: ErrorCode.MissingRequiredClientCapability
+      })
+      const handle = (yield* client.request("tools/call", { name: "interview", arguments: {}, _meta: meta(true) })) as any
+      expect(handle).toMatchObject({ resultType: "task", status: "working" })
+      expect(handle.ttlMs).toBeTypeOf("number")
+      const taskId = handle.taskId as string
+      yield* Effect.forkScoped(client.request("subscriptions/listen", { notifications: { taskIds: [taskId] }, _meta: meta(true) }, { timeout: "1 hour" }))
+      expect(yield* Queue.take(notifications)).toMatchObject({ method: "notifications/subscriptions/acknowledged", params: { notifications: { taskIds: [taskId] } } })
+      let detail = (yield* client.request("tasks/get", { taskId, _meta: meta(true) })) as any
+      while (detail.status === "working") {
+        yield* Effect.yieldNow
+        detail = yield* client.request("tasks/get", { taskId, _meta: meta(true) })
+      }
+      expect(detail).toMatchObject({ resultType: "complete", status: "input_required", inputRequests: { "elicitation-0": { method: "elicitation/create" } } })
+      expect(yield* client.request("tasks/update", {
+        taskId,
+        inputResponses: { "elicitation-0": { action: "accept", content: { name: "Ada" } } },
+        _meta: meta(true)
+      })).toMatchObject({ resultType: "complete" })
+      let done: any
+      do {
+        const n = yield* Queue.take(notifications)
+        if (n.method === "notifications/tasks" && n.params.status === "completed") done = n.params
+      } while (done === undefined)
+      expect(done.result).toMatchObject({ content: [{ type: "text", text: "hello Ada" }] })
+      expect(yield* client.request("tasks/get", { taskId, _meta: meta(true) })).toMatchObject({ status: "completed", result: { content: [{ text: "hello Ada" }] } })
+      expect(yield* Effect.flip(client.request("tasks/list", { _meta: meta(true) }))).toMatchObject({ code: ErrorCode.MethodNotFound })
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 })
