@@ -28,7 +28,7 @@ const run = (args: ReadonlyArray<string>) =>
 describe("MCP Inspector CLI → our sample server", () => {
   it("lists the tools", async () => {
     const result = await run(["--method", "tools/list"]) as { tools: Array<{ name: string }> }
-    expect(result.tools.map((t) => t.name)).toEqual(["echo", "add", "countdown", "fail", "failure_mode", "top_risks", "now"])
+    expect(result.tools.map((t) => t.name)).toEqual(["echo", "add", "countdown", "fail", "failure_mode", "top_risks", "greet_me", "now"])
   })
 
   it("calls a tool", async () => {

@@ -4,7 +4,7 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
-import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js"
+import { CallToolResultSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sampleServerCommand } from "./support/sample.ts"
 
@@ -16,7 +16,8 @@ describe("official SDK 1.x client → our stdio server", () => {
   beforeAll(async () => {
     transport = new StdioClientTransport({ ...sampleServerCommand, args: [...sampleServerCommand.args], stderr: "pipe" })
     transport.stderr?.on("data", (d: Buffer) => stderr.push(d.toString()))
-    client = new Client({ name: "sdk1-interop", version: "1.0.0" })
+    client = new Client({ name: "sdk1-interop", version: "1.0.0" }, { capabilities: { elicitation: {} } })
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { name: "Ada" } }))
     await client.connect(transport)
   })
 
@@ -32,7 +33,7 @@ describe("official SDK 1.x client → our stdio server", () => {
 
   it("lists tools with JSON Schema and calls them", async () => {
     const { tools } = await client.listTools()
-    expect(tools.map((t) => t.name).sort()).toEqual(["add", "countdown", "echo", "fail", "failure_mode", "now", "top_risks"])
+    expect(tools.map((t) => t.name).sort()).toEqual(["add", "countdown", "echo", "fail", "failure_mode", "greet_me", "now", "top_risks"])
     const echo = tools.find((t) => t.name === "echo")!
     expect(echo.inputSchema).toMatchObject({ type: "object", required: ["message"] })
     expect(await client.callTool({ name: "echo", arguments: { message: "hello from the SDK" } })).toEqual({
@@ -55,6 +56,10 @@ describe("official SDK 1.x client → our stdio server", () => {
     expect(await client.callTool({ name: "echo", arguments: { message: "still up" } })).toMatchObject({
       content: [{ text: "still up" }]
     })
+  })
+
+  it("answers the server's elicitation (a server-to-client request)", async () => {
+    expect(await client.callTool({ name: "greet_me", arguments: {} })).toEqual({ content: [{ type: "text", text: "Hello, Ada!" }] })
   })
 
   it("reports progress and honours cancellation", async () => {

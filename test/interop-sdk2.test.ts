@@ -19,7 +19,11 @@ describe("official v2 client (2026-07-28) → our stdio server", () => {
   for (const mode of [{ pin: "2026-07-28" } as const, "auto" as const]) {
     it(`negotiates 2026-07-28 (${typeof mode === "string" ? mode : "pinned"}) and uses every feature`, async () => {
       const transport = new SdkStdioClientTransport({ ...sampleServerCommand, args: [...sampleServerCommand.args], stderr: "pipe" })
-      const client = new Client({ name: "sdk2-interop", version: "2.4.0" }, { versionNegotiation: { mode } })
+      const client = new Client(
+        { name: "sdk2-interop", version: "2.4.0" },
+        { versionNegotiation: { mode }, capabilities: { elicitation: {} } }
+      )
+      client.setRequestHandler("elicitation/create", async () => ({ action: "accept", content: { name: "Grace" } }))
       await client.connect(transport)
       try {
         expect(client.getNegotiatedProtocolVersion()).toBe("2026-07-28")
@@ -31,6 +35,8 @@ describe("official v2 client (2026-07-28) → our stdio server", () => {
         })
         expect(await client.callTool({ name: "add", arguments: { a: 1, b: 2 } })).toMatchObject({ structuredContent: { sum: 3 } })
         expect(await client.callTool({ name: "fail", arguments: { kind: "tool-error" } })).toMatchObject({ isError: true })
+        // the server asks for input with an input_required result; the SDK fulfils it and retries (MRTR)
+        expect(await client.callTool({ name: "greet_me", arguments: {} })).toMatchObject({ content: [{ type: "text", text: "Hello, Grace!" }] })
         const read = await client.readResource({ uri: "fmea://modes/FM-30" })
         expect(JSON.stringify(read.contents)).toContain("FM-30")
         const prompt = await client.getPrompt({ name: "explain_failure_mode", arguments: { id: "FM-01" } })

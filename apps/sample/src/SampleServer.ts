@@ -111,6 +111,25 @@ export const topRisks = Tool.make("top_risks", {
   handler: ({ count }) => Effect.succeed({ modes: FailureMode.topByRpn(count ?? 10).map(summary) })
 })
 
+/** `greet_me`: asks the user for their name (elicitation; in 2026-07-28 an MRTR round trip). */
+export const greetMe = Tool.make("greet_me", {
+  title: "Greet me",
+  description: "Asks the user for their name (elicitation), then greets them. Needs a client that supports elicitation.",
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  input: Schema.Struct({}),
+  handler: () =>
+    Effect.gen(function*() {
+      const answer = yield* RequestContext.ask("elicitation/create", {
+        mode: "form",
+        message: "What is your name?",
+        requestedSchema: { type: "object", properties: { name: { type: "string", title: "Name" } }, required: ["name"] }
+      })
+      if (answer.action !== "accept") return "No name given; hello anyway."
+      const content = answer.content as { readonly name?: unknown } | undefined
+      return `Hello, ${String(content?.name ?? "stranger")}!`
+    })
+})
+
 /** `now`: the server's clock. */
 export const now = Tool.make("now", {
   title: "Current time",
@@ -161,8 +180,8 @@ export const explain = Prompt.make("explain_failure_mode", {
 export const make = McpServer.make({
   info: { name: "effect-mcp-sample", title: "effect-mcp sample server", version: "0.1.0" },
   instructions:
-    "Tools and resources about effect-mcp's failure-mode catalogue (FMEA), plus echo, add, countdown (progress and cancellation) and fail (isolation).",
-  tools: [echo, add, countdown, fail, failureMode, topRisks, now],
+    "Tools and resources about effect-mcp's failure-mode catalogue (FMEA), plus echo, add, countdown (progress and cancellation), fail (isolation) and greet_me (elicitation).",
+  tools: [echo, add, countdown, fail, failureMode, topRisks, greetMe, now],
   resources: [catalogue],
   resourceTemplates: [modeResource],
   prompts: [explain]
