@@ -3,7 +3,7 @@
  * correlation by id, notifications, requests in both directions, progress, cancellation and timeouts, over
  * any `Transport`.
  *
- * Every incoming request runs in its own fiber (a `FiberMap` keyed by request id, under the engine's scope):
+ * Every incoming request runs in its own fiber (keyed by request id, forked in the engine's scope):
  * a failure, a defect or an exception in one handler becomes a JSON-RPC error with a safe message, is recorded
  * with its FMEA mode, and affects nothing else (FM-16, FM-38, FM-42, FM-49). Concurrent handlers are bounded
  * (FM-37); pending outgoing requests are bounded; every wait has a timeout.
@@ -16,7 +16,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberMap from "effect/FiberMap"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -171,7 +171,19 @@ export const make = Effect.fnUntraced(function*(
   const maxPending = options.maxPendingOutgoing ?? 1024
   const defaultTimeout = Duration.fromInputUnsafe(options.defaultTimeout ?? Duration.seconds(60))
   const scope = yield* Effect.scope
-  const handlers = yield* FiberMap.make<JsonRpc.RequestId, void>()
+  /**
+   * One fiber per request being handled, keyed by id (a plain Map: cheaper per request than FiberMap's hash
+   * map, and the engine's scope owns every fiber anyway).
+   */
+  const fibers = new Map<JsonRpc.RequestId, Fiber.Fiber<void>>()
+  const cancel = (id: JsonRpc.RequestId) =>
+    Effect.suspend(() => {
+      const fiber = fibers.get(id)
+      return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+    })
+  const awaitIdle: Effect.Effect<void> = Effect.suspend(() =>
+    fibers.size === 0 ? Effect.void : Effect.andThen(Fiber.await([...fibers.values()][0]!), awaitIdle)
+  )
   const pending = new Map<JsonRpc.RequestId, Pending>()
   const closedSignal = yield* Deferred.make<ConnectionClosed>()
   let nextId = 0
@@ -231,7 +243,7 @@ export const make = Effect.fnUntraced(function*(
         yield* record(new HandlerTimedOut({ method: d.method, requestId: id, timeoutMs: d.ms }))
         yield* sendQuietly(errorResponse(id, ErrorCode.RequestTimeout, `Request timed out after ${d.ms} ms`))
         // interrupts the handler: its finalizers run; its own response, if any, is suppressed
-        yield* FiberMap.remove(handlers, id)
+        yield* cancel(id)
         timedOut.delete(id)
       }
     }
@@ -317,19 +329,22 @@ export const make = Effect.fnUntraced(function*(
       if (typeof admitted !== "function") return sendQuietly(admitted)
       inFlight++
       active.add(request.id)
-      return FiberMap.run(
-        handlers,
-        request.id,
-        serve(request, admitted).pipe(
-          Effect.flatMap((response) => (timedOut.has(request.id) ? Effect.void : sendQuietly(response))),
-          Effect.ensuring(Effect.sync(() => {
-            inFlight--
-            active.delete(request.id)
-            deadlines.delete(request.id)
-          }))
-        ),
-        { startImmediately: true }
-      ).pipe(Effect.asVoid)
+      let finished = false
+      return serve(request, admitted).pipe(
+        Effect.flatMap((response) => (timedOut.has(request.id) ? Effect.void : sendQuietly(response))),
+        Effect.ensuring(Effect.sync(() => {
+          finished = true
+          inFlight--
+          active.delete(request.id)
+          deadlines.delete(request.id)
+          fibers.delete(request.id)
+        })),
+        Effect.forkIn(scope, { startImmediately: true }),
+        Effect.map((fiber) => {
+          // a handler that finished synchronously has already cleaned up
+          if (!finished) fibers.set(request.id, fiber)
+        })
+      )
     })
 
   // ---- incoming notifications and responses -------------------------------------------------------------
@@ -341,7 +356,7 @@ export const make = Effect.fnUntraced(function*(
         const id = params.requestId
         if (typeof id !== "string" && typeof id !== "number") return Effect.void
         // interrupts the handler (its finalizers run); no response is sent for a cancelled request
-        return FiberMap.remove(handlers, id)
+        return cancel(id)
       }
       case "notifications/progress": {
         const token = params.progressToken
@@ -419,7 +434,7 @@ export const make = Effect.fnUntraced(function*(
       if (!(yield* Deferred.succeed(closedSignal, reason))) return
       for (const entry of pending.values()) yield* Deferred.fail(entry.deferred, reason)
       pending.clear()
-      yield* FiberMap.clear(handlers)
+      yield* Fiber.interruptAll([...fibers.values()])
     })
 
   yield* transport.incoming.pipe(
@@ -427,7 +442,7 @@ export const make = Effect.fnUntraced(function*(
     Effect.matchCauseEffect({
       onSuccess: () =>
         // the peer finished sending: let accepted requests finish and answer (bounded), then close
-        FiberMap.awaitEmpty(handlers).pipe(
+        awaitIdle.pipe(
           Effect.timeoutOption(options.drainTimeout ?? Duration.seconds(10)),
           Effect.andThen(shutdown(new ConnectionClosed({ reason: "the peer closed the connection" })))
         ),

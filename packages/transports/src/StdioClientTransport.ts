@@ -136,8 +136,9 @@ export const make = (
       stderr,
       incoming,
       send: (message) => {
-        const frame = codec.encodeNdjson(message)
-        return Result.isFailure(frame) ? Effect.fail(frame.failure) : writer.write(frame.success)
+        // text frames: the stream encodes UTF-8 natively, cheaper than TextEncoder plus a copy
+        const frame = codec.encode(message)
+        return Result.isFailure(frame) ? Effect.fail(frame.failure) : writer.write(frame.success + "\n")
       },
       close
     } satisfies StdioClientTransport

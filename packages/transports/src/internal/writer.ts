@@ -10,7 +10,8 @@ import { Transport } from "@effect-mcp/core"
 
 /** A frame writer over one writable stream. */
 export interface Writer {
-  readonly write: (bytes: Uint8Array) => Effect.Effect<void, Transport.TransportError>
+  /** Writes a frame: bytes, or text (encoded as UTF-8 by the stream, in native code). */
+  readonly write: (frame: Uint8Array | string) => Effect.Effect<void, Transport.TransportError>
   /** Ends the stream (idempotent). */
   readonly end: Effect.Effect<void>
   /** Fails with the stream's error or `ConnectionClosed` once the stream is unusable. */
@@ -59,14 +60,18 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
     // Frames written in the same turn of the event loop are coalesced into one write (one syscall on a pipe).
     // Writers wait only when the stream asked for a drain or too much is queued: backpressure without a
     // listener per write.
-    let queue: Array<Uint8Array> = []
+    let queue: Array<Uint8Array | string> = []
     let queued = 0
     let scheduled = false
     let needDrain = false
     const flush = () => {
       scheduled = false
       if (queue.length === 0 || failed !== undefined) return
-      const chunk = queue.length === 1 ? queue[0]! : Buffer.concat(queue, queued)
+      const chunk = queue.length === 1
+        ? queue[0]!
+        : queue.every((f) => typeof f === "string")
+        ? (queue as Array<string>).join("")
+        : Buffer.concat(queue.map((f) => (typeof f === "string" ? Buffer.from(f, "utf8") : f)))
       queue = []
       queued = 0
       try {
@@ -89,7 +94,7 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
         yield* Deferred.await(waiter)
       }
     })
-    const write = (bytes: Uint8Array) =>
+    const write = (bytes: Uint8Array | string) =>
       Effect.suspend(() => {
         if (failed !== undefined) return Effect.fail(failed)
         const writable = stream as NodeJS.WritableStream & { readonly writableEnded?: boolean; readonly destroyed?: boolean }
@@ -109,7 +114,7 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
           return needDrain ? lock.withPermits(1)(waitDrain) : Effect.void
         }
         queue.push(bytes)
-        queued += bytes.length
+        queued += bytes.length // UTF-16 units for text: an estimate, only used for the high-water mark
         if (!scheduled) {
           scheduled = true
           setImmediate(flush)
