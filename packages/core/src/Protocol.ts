@@ -188,7 +188,7 @@ export const make = Effect.fnUntraced(function*(
   const closedSignal = yield* Deferred.make<ConnectionClosed>()
   let nextId = 0
   let inFlight = 0
-  /** Ids of the requests being handled (mirrors the FiberMap's keys, readable without an effect). */
+  /** Ids of the requests being handled (the admission check reads it without an effect). */
   const active = new Set<JsonRpc.RequestId>()
 
   const record = (diagnostic: Diagnostic) =>

@@ -140,11 +140,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "ETS table sizing",
     gap: "No monitoring/alerts",
     mitigationWanted: "Add ETS table size monitoring. Implement LRU eviction policy. Add table statistics collection.",
-    mitigation: "Planned: Bounded in-memory stores (sessions, event store, dedup cache) with capacity and eviction, and metrics on their size.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: the per-connection task store is bounded (default 1,000 live tasks; past it TaskLimitReached, nothing evicted) and expires tasks by TTL (capped at 1 hour). Planned: size metrics and bounds on the session and event stores.",
+    status: "partial",
+    errors: ["TaskLimitReached"],
+    location: ["packages/server/src/TaskStore.ts"],
+    tests: [{ file: "packages/server/test/Tasks.test.ts", name: "cancel ends a task once; isError makes it failed; unknown ids are -32602" }]
   }),
   row(6, "Registry deadlock (gproc)", "Process", 9, 3, 8, 216, "HIGH", {
     documentedMitigation: "gproc built-in monitoring",
@@ -250,7 +250,7 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Supervisor restarts",
     gap: "No isolation per handler",
     mitigationWanted: "Implement handler-level circuit breaker. Add pattern detection (crash patterns). Isolate handler per request.",
-    mitigation: "Each request runs in its own fiber (FiberMap keyed by request id); a failure becomes a safe -32603, is recorded with its mode, and affects nothing else.",
+    mitigation: "Each request runs in its own fiber, forked in the connection's scope and keyed by request id; a failure becomes a safe -32603, is recorded with its mode, and affects nothing else.",
     status: "mitigated",
     errors: ["HandlerError", "HandlerDefect"],
     location: ["packages/core/src/Protocol.ts"],
