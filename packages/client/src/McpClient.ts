@@ -22,7 +22,8 @@ import * as Stream from "effect/Stream"
 import { Protocol, ProtocolError, type Transport } from "@effect-mcp/core"
 import * as Deferred from "effect/Deferred"
 import { ErrorCode, type JsonRpc } from "@effect-mcp/jsonrpc"
-import { Revision } from "@effect-mcp/schema"
+import * as Result from "effect/Result"
+import { McpSchema, Revision, type V2025_11_25 } from "@effect-mcp/schema"
 
 /** How the client describes itself. */
 export interface ClientInfo {
@@ -126,14 +127,14 @@ export interface McpClient {
   /** Any request (with MRTR retries in the stateless era). */
   readonly request: (method: string, params?: Record<string, unknown>, options?: CallOptions) => Effect.Effect<Record<string, unknown>, CallError>
   readonly ping: Effect.Effect<void, CallError>
-  readonly listTools: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly listTools: (cursor?: string) => Effect.Effect<V2025_11_25.ListToolsResult, CallError>
   /** Every tool, following `nextCursor` (bounded to 1,000 pages). */
-  readonly listAllTools: Effect.Effect<ReadonlyArray<Record<string, unknown>>, CallError>
+  readonly listAllTools: Effect.Effect<ReadonlyArray<V2025_11_25.Tool>, CallError>
   readonly callTool: (
     name: string,
     args?: Record<string, unknown>,
     options?: CallOptions
-  ) => Effect.Effect<Record<string, unknown>, CallError>
+  ) => Effect.Effect<V2025_11_25.CallToolResult, CallError>
   /** 2025-11-25 tasks: calls a tool as a task; the result is `{ task }` (poll it, or await `taskResult`). */
   readonly callToolAsTask: (
     name: string,
@@ -147,20 +148,20 @@ export interface McpClient {
   readonly updateTask: (taskId: string, inputResponses: Record<string, unknown>) => Effect.Effect<Record<string, unknown>, CallError>
   readonly listTasks: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
   readonly cancelTask: (taskId: string) => Effect.Effect<Record<string, unknown>, CallError>
-  readonly listResources: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
-  readonly listAllResources: Effect.Effect<ReadonlyArray<Record<string, unknown>>, CallError>
-  readonly listResourceTemplates: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
-  readonly readResource: (uri: string) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly listResources: (cursor?: string) => Effect.Effect<V2025_11_25.ListResourcesResult, CallError>
+  readonly listAllResources: Effect.Effect<ReadonlyArray<V2025_11_25.Resource>, CallError>
+  readonly listResourceTemplates: (cursor?: string) => Effect.Effect<V2025_11_25.ListResourceTemplatesResult, CallError>
+  readonly readResource: (uri: string) => Effect.Effect<V2025_11_25.ReadResourceResult, CallError>
   readonly subscribe: (uri: string) => Effect.Effect<void, CallError>
   readonly unsubscribe: (uri: string) => Effect.Effect<void, CallError>
-  readonly listPrompts: (cursor?: string) => Effect.Effect<Record<string, unknown>, CallError>
-  readonly listAllPrompts: Effect.Effect<ReadonlyArray<Record<string, unknown>>, CallError>
-  readonly getPrompt: (name: string, args?: Record<string, string>) => Effect.Effect<Record<string, unknown>, CallError>
+  readonly listPrompts: (cursor?: string) => Effect.Effect<V2025_11_25.ListPromptsResult, CallError>
+  readonly listAllPrompts: Effect.Effect<ReadonlyArray<V2025_11_25.Prompt>, CallError>
+  readonly getPrompt: (name: string, args?: Record<string, string>) => Effect.Effect<V2025_11_25.GetPromptResult, CallError>
   readonly complete: (
     ref: Record<string, unknown>,
     argument: { readonly name: string; readonly value: string },
     context?: Record<string, string>
-  ) => Effect.Effect<Record<string, unknown>, CallError>
+  ) => Effect.Effect<V2025_11_25.CompleteResult, CallError>
   /** `logging/setLevel` in the stateful era; in 2026-07-28 the level is sent with every request instead. */
   readonly setLogLevel: (level: string) => Effect.Effect<void, CallError>
   /** Tells the server the roots changed (stateful era). */
@@ -353,15 +354,27 @@ export const connect = (
 
     const pageParams = (cursor: string | undefined) => (cursor === undefined ? {} : { cursor })
 
-    const all = (method: string, key: string) =>
+    /**
+     * Validates a result with the negotiated revision's schema (FM-50: a malformed answer is `InvalidResponse`,
+     * never a surprise later) and types it with the 2025-11-25 shape, which every revision's result satisfies.
+     */
+    const typed = <A>(method: string, result: Effect.Effect<Record<string, unknown>, CallError>) =>
+      Effect.flatMap(result, (value): Effect.Effect<A, InvalidResponse> => {
+        const decoded = McpSchema.decodeResult(server.revision, method, "client", value)
+        return Result.isSuccess(decoded)
+          ? Effect.succeed(value as unknown as A)
+          : Effect.fail(new InvalidResponse({ method, detail: decoded.failure.detail }))
+      })
+
+    const all = <A>(method: string, key: string) =>
       Effect.gen(function*() {
-        const items: Array<Record<string, unknown>> = []
+        const items: Array<A> = []
         let cursor: string | undefined
         for (let page = 0; page < 1_000; page++) {
-          const result = yield* request(method, pageParams(cursor))
+          const result = yield* typed<Record<string, unknown>>(method, request(method, pageParams(cursor)))
           const pageItems = result[key]
           if (!Array.isArray(pageItems)) return yield* new InvalidResponse({ method, detail: `${key} is not an array` })
-          items.push(...pageItems.filter(isRecord))
+          items.push(...(pageItems as Array<A>))
           cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined
           if (cursor === undefined) return items
         }
@@ -372,26 +385,29 @@ export const connect = (
       server,
       request,
       ping: server.era === "stateful" ? Effect.asVoid(request("ping")) : Effect.asVoid(request("server/discover")),
-      listTools: (cursor) => request("tools/list", pageParams(cursor)),
+      listTools: (cursor) => typed("tools/list", request("tools/list", pageParams(cursor))),
       listAllTools: all("tools/list", "tools"),
-      callTool: (name, args = {}, callOptions) => request("tools/call", { name, arguments: args }, callOptions),
+      callTool: (name, args = {}, callOptions) => typed("tools/call", request("tools/call", { name, arguments: args }, callOptions)),
       callToolAsTask: (name, args = {}, task = {}) => request("tools/call", { name, arguments: args, task }),
       getTask: (taskId) => request("tasks/get", { taskId }),
       taskResult: (taskId) => request("tasks/result", { taskId }, { timeout: Duration.infinity }),
       updateTask: (taskId, inputResponses) => request("tasks/update", { taskId, inputResponses }),
       listTasks: (cursor) => request("tasks/list", pageParams(cursor)),
       cancelTask: (taskId) => request("tasks/cancel", { taskId }),
-      listResources: (cursor) => request("resources/list", pageParams(cursor)),
+      listResources: (cursor) => typed("resources/list", request("resources/list", pageParams(cursor))),
       listAllResources: all("resources/list", "resources"),
-      listResourceTemplates: (cursor) => request("resources/templates/list", pageParams(cursor)),
-      readResource: (uri) => request("resources/read", { uri }),
+      listResourceTemplates: (cursor) => typed("resources/templates/list", request("resources/templates/list", pageParams(cursor))),
+      readResource: (uri) => typed("resources/read", request("resources/read", { uri })),
       subscribe: (uri) => Effect.asVoid(request("resources/subscribe", { uri })),
       unsubscribe: (uri) => Effect.asVoid(request("resources/unsubscribe", { uri })),
-      listPrompts: (cursor) => request("prompts/list", pageParams(cursor)),
+      listPrompts: (cursor) => typed("prompts/list", request("prompts/list", pageParams(cursor))),
       listAllPrompts: all("prompts/list", "prompts"),
-      getPrompt: (name, args = {}) => request("prompts/get", { name, arguments: args }),
+      getPrompt: (name, args = {}) => typed("prompts/get", request("prompts/get", { name, arguments: args })),
       complete: (ref, argument, context) =>
-        request("completion/complete", { ref, argument, ...(context === undefined ? {} : { context: { arguments: context } }) }),
+        typed(
+          "completion/complete",
+          request("completion/complete", { ref, argument, ...(context === undefined ? {} : { context: { arguments: context } }) })
+        ),
       setLogLevel: (level) =>
         server.era === "stateless"
           ? Effect.sync(() => {

@@ -180,6 +180,28 @@ describe("McpClient", () => {
       expect(yield* client.listTasks()).toMatchObject({ tasks: [{ status: "completed" }] })
     }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
+  it.effect("FM-50 a malformed result is a typed InvalidResponse, validated with the negotiated revision's schema", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* MemoryTransport.makePair()
+      yield* Protocol.make(a, {
+        handler: (method) => () => {
+          switch (method) {
+            case "initialize":
+              return Effect.succeed({ protocolVersion: "2025-06-18", capabilities: { tools: {} }, serverInfo: { name: "bad", version: "1" } })
+            case "tools/list":
+              return Effect.succeed({ tools: { not: "an array" } })
+            case "tools/call":
+              return Effect.succeed({ content: "text instead of blocks" })
+            default:
+              return Effect.fail("nope")
+          }
+        }
+      })
+      const client = yield* McpClient.connect(b, { info: { name: "c", version: "1" }, revisions: ["2025-06-18"] })
+      expect(yield* Effect.flip(client.listTools())).toMatchObject({ _tag: "InvalidResponse", mode: "FM-50", method: "tools/list" })
+      expect(yield* Effect.flip(client.callTool("x"))).toMatchObject({ _tag: "InvalidResponse", method: "tools/call" })
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
   it.effect("server notifications are a Stream", () =>
     Effect.gen(function*() {
       const server = yield* McpServer.make({ info: { name: "srv", version: "1" }, tools })
