@@ -110,11 +110,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Restart strategy configured",
     gap: "No isolated failure domains",
     mitigationWanted: "Implement multi-level supervision with isolation. Add gradual recovery (spread restarts over time). Implement connection draining phase.",
-    mitigation: "Planned: Five supervision tiers as Layers with OTP restart policies (intensity/period) so a crash restarts only its own domain.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: an OTP supervisor as data (permanent/transient/temporary children; one_for_one, one_for_all, rest_for_one, simple_one_for_one; intensity/period escalating with SupervisorEscalated; shutdown times; restart events), tested against the OTP rules on the TestClock. Planned: the five tiers as Layers built on it.",
+    status: "partial",
+    errors: ["SupervisorEscalated", "InvalidSpec"],
+    location: ["packages/faults/src/Supervisor.ts"],
+    tests: [{ file: "packages/faults/test/Supervisor.test.ts", name: "one_for_one restarts only the child that crashed" }, { file: "packages/faults/test/Supervisor.test.ts", name: "FM-02 more than intensity restarts within period escalates: children stopped in reverse order, typed failure" }]
   }),
   row(3, "Memory exhaustion under load", "Resource", 9, 4, 8, 288, "HIGH", {
     documentedMitigation: "GC tuning in vm.args",
