@@ -9,3 +9,6 @@ export * as StdioServerTransport from "./StdioServerTransport.ts"
 
 /** stdio, client side (spawns the server). @since 0.1.0 */
 export * as StdioClientTransport from "./StdioClientTransport.ts"
+
+/** NDJSON over TCP, server and client. @since 0.1.0 */
+export * as TcpTransport from "./TcpTransport.ts"
