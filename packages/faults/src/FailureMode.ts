@@ -450,11 +450,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Connection limits module",
     gap: "No graceful degradation",
     mitigationWanted: "Implement graceful rejection with retry-after. Prioritize connections by request type (e.g., health checks). Add connection draining (close idle conns if near limit).",
-    mitigation: "Planned: Connection limits with a typed refusal (HTTP 503 / closed socket) instead of a hang.",
-    status: "planned",
+    mitigation: "Partly built: the TCP server bounds its connections (default 1,024); past the bound a new connection is closed at once and the others keep being served. Planned: the same bound with HTTP 503 for Streamable HTTP, and metrics.",
+    status: "partial",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/transports/src/TcpTransport.ts"],
+    tests: [{ file: "packages/transports/test/Tcp.test.ts", name: "FM-36 past maxConnections a new connection is refused and the others keep working" }]
   }),
   row(37, "Message queue overflow", "Resource", 8, 4, 7, 224, "HIGH", {
     documentedMitigation: "gen_server queue limits",
