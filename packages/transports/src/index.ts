@@ -12,3 +12,6 @@ export * as StdioClientTransport from "./StdioClientTransport.ts"
 
 /** NDJSON over TCP, server and client. @since 0.1.0 */
 export * as TcpTransport from "./TcpTransport.ts"
+
+/** JSON-RPC over WebSocket, server and client. @since 0.1.0 */
+export * as WebSocketTransport from "./WebSocketTransport.ts"
