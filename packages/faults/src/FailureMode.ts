@@ -230,11 +230,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "gun library retry logic",
     gap: "No manual override",
     mitigationWanted: "Implement explicit circuit breaker module. Add automatic half-open timeout (e.g., 30s). Implement test request in half-open state.",
-    mitigation: "Planned: effect/persistence CircuitBreaker with half-open probes and a manual reset.",
-    status: "planned",
+    mitigation: "Partly built: tool circuits use effect/persistence CircuitBreaker with half-open probes, so a circuit never stays open once the tool recovers. Planned: a manual reset and circuit state in health and metrics.",
+    status: "partial",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/server/test/CircuitBreaker.test.ts", name: "FM-42 repeated server-side failures open the tool's circuit; it closes after a good probe; tool errors do not count" }]
   }),
   row(15, "Backpressure lost", "Cascading", 7, 5, 8, 280, "HIGH", {
     documentedMitigation: "ranch backpressure",
@@ -510,11 +510,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Error handling in dispatch",
     gap: "No circuit breaker",
     mitigationWanted: "Add circuit breaker for repeated failures. Implement message pattern detection. Quarantine problematic message patterns.",
-    mitigation: "Partly built: typed handler failures are contained, answered safely and recorded. Planned: a circuit breaker per tool (effect/persistence CircuitBreaker).",
-    status: "partial",
+    mitigation: "Typed handler failures are contained, answered safely and recorded; an optional circuit breaker per tool (effect/persistence CircuitBreaker) refuses a failing tool with -32011 and a retry hint after consecutive server-side failures, and a good probe closes it.",
+    status: "mitigated",
     errors: ["HandlerError", "RemoteError"],
-    location: ["packages/core/src/Protocol.ts"],
-    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-16 a failing handler does not affect other requests" }]
+    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-16 a failing handler does not affect other requests" }, { file: "packages/server/test/CircuitBreaker.test.ts", name: "FM-42 repeated server-side failures open the tool's circuit; it closes after a good probe; tool errors do not count" }]
   }),
   row(43, "Timer process crash", "Process", 5, 2, 8, 80, "LOW", {
     documentedMitigation: "erlang:start_timer",

@@ -38,6 +38,11 @@ export const RequestTimeout = -32001
  * -32020 … -32099 that MCP reserves for itself.
  */
 export const Overloaded = -32010
+/**
+ * effect-mcp: the tool's circuit breaker is open after repeated failures; `data.retryAfterMs` says when to try
+ * again.
+ */
+export const Unavailable = -32011
 
 /** The standard JSON-RPC codes by name. */
 export const standard = {

@@ -17,7 +17,10 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import { CircuitBreaker } from "effect/persistence"
+import * as Scope from "effect/Scope"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
@@ -76,6 +79,12 @@ export interface Options<R> {
    * load balancer must share it; default: random per server instance.
    */
   readonly requestStateSecret?: string
+  /**
+   * A circuit breaker per tool (effect/persistence CircuitBreaker, shared by all connections): after
+   * `failures` consecutive server-side failures (errors or defects, not tool errors the model sees), calls to
+   * that tool are refused with -32011 for `openDuration`, then one probe call decides. Off by default.
+   */
+  readonly circuitBreaker?: { readonly failures: number; readonly openDuration: Duration.Input }
   /** Limits of the per-connection task store (MCP 2025-11-25 tasks). */
   readonly tasks?: TaskStore.Options
   /** 2026-07-28 cache hints on cacheable results (default `ttlMs: 0`, `cacheScope: "private"`). */
@@ -174,6 +183,40 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     }
 
     const changes = yield* PubSub.bounded<Change>({ capacity: 256, replay: 0 })
+
+    // one breaker for the server, keyed by tool; its scope lives as long as the server value
+    const breaker = options.circuitBreaker === undefined ? undefined : yield* CircuitBreaker.make({
+      tripPolicy: CircuitBreaker.consecutive(options.circuitBreaker.failures),
+      openDuration: options.circuitBreaker.openDuration
+    }).pipe(Scope.provide(yield* Scope.make()), Effect.provide(CircuitBreaker.layerStoreMemory()))
+    /** Runs a tool call through its breaker: server-side failures count, tool errors and protocol errors do not. */
+    const guarded = <A, E, R2>(tool: string, call: Effect.Effect<A, E, R2>): Effect.Effect<A, E | ProtocolError.McpError, R2> =>
+      breaker === undefined ? call : breaker.execute(call, {
+        key: `tool:${tool}`,
+        classify: (exit) =>
+          Exit.isSuccess(exit)
+            ? CircuitBreaker.success
+            : Option.match(Cause.findErrorOption(exit.cause), {
+              onNone: () => Cause.hasInterruptsOnly(exit.cause) ? CircuitBreaker.ignored : CircuitBreaker.failure(),
+              onSome: (e) => e instanceof ProtocolError.McpError ? CircuitBreaker.ignored : CircuitBreaker.failure()
+            })
+      }).pipe(
+        Effect.catchIf(
+          (e): e is CircuitBreaker.CircuitBreakerError => e instanceof CircuitBreaker.CircuitBreakerError,
+          (e) => {
+            const reason = e.reason
+            if (reason._tag === "CircuitOpen" || reason._tag === "CircuitHalfOpen") {
+              const retryAfterMs = reason._tag === "CircuitOpen" ? Duration.toMillis(reason.retryAfter) : 0
+              return Effect.fail(new ProtocolError.McpError({
+                code: ErrorCode.Unavailable,
+                message: `Tool ${tool} is temporarily unavailable after repeated failures`,
+                data: { retryAfterMs }
+              }))
+            }
+            return Effect.die(e)
+          }
+        )
+      )
 
     const taskTools = () => [...tools.values()].some((t) => (t.info.taskSupport ?? "forbidden") !== "forbidden")
     const capabilities = (revision?: Revision.Revision): Record<string, unknown> => ({
@@ -475,7 +518,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             if (tool === undefined) return Effect.fail(invalidParams(`Unknown tool: ${String(name)}`))
             // content types newer than the revision are downgraded (resource_link, audio)
             const downgrade = revision < "2025-06-18"
-            const call = Effect.map(tool.call(request.params?.arguments), (result) =>
+            const call = Effect.map(guarded(tool.name, tool.call(request.params?.arguments)), (result) =>
               finish(
                 revision,
                 downgrade ? { ...result, content: result.content.map((block) => Content.forRevision(block, revision)) } : { ...result }
