@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import { RateLimiter } from "effect/persistence"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -29,6 +30,7 @@ import {
   HandlerTimedOut,
   McpError,
   Overloaded,
+  RateLimited,
   RemoteError,
   RequestTimedOut,
   UnknownResponseId
@@ -89,6 +91,7 @@ export type Diagnostic =
   | HandlerDefect
   | HandlerTimedOut
   | Overloaded
+  | RateLimited
 
 /** Engine settings. */
 export interface Options {
@@ -104,6 +107,11 @@ export interface Options {
   readonly defaultTimeout?: Duration.Input
   /** Time bound of a handler, by request (default none). Past it the handler is interrupted. */
   readonly handlerTimeout?: (request: IncomingRequest) => Duration.Input | undefined
+  /**
+   * Requests a peer may send per `window` (a token bucket, effect/persistence RateLimiter). Past it, requests
+   * are answered at once with `ErrorCode.Overloaded` and a `retryAfterMs` hint (FM-46). Default: no limit.
+   */
+  readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input }
   /** Whether incoming frames may be JSON-RPC batches (only MCP 2025-03-26). */
   readonly allowBatch?: () => boolean
   /**
@@ -171,6 +179,10 @@ export const make = Effect.fnUntraced(function*(
   const maxPending = options.maxPendingOutgoing ?? 1024
   const defaultTimeout = Duration.fromInputUnsafe(options.defaultTimeout ?? Duration.seconds(60))
   const scope = yield* Effect.scope
+  const limiter = options.rateLimit === undefined
+    ? undefined
+    : yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory))
+  const limiterKey = `connection:${crypto.randomUUID()}`
   /**
    * One fiber per request being handled, keyed by id (a plain Map: cheaper per request than FiberMap's hash
    * map, and the engine's scope owns every fiber anyway).
@@ -300,7 +312,7 @@ export const make = Effect.fnUntraced(function*(
 
   /** Admits a request (bound, duplicate id, known method) or answers it at once. */
   /** Admits a request (duplicate id, concurrency bound, known method): its handler, or the answer to send now. */
-  const admit = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> => {
+  const admitUnlimited = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> => {
     if (active.has(request.id)) {
       return Effect.as(
         record(new DuplicateRequestId({ id: request.id })),
@@ -321,6 +333,28 @@ export const make = Effect.fnUntraced(function*(
     const handler = options.handler(request.method)
     return Effect.succeed(
       handler ?? errorResponse(request.id, ErrorCode.MethodNotFound, `Method not found: ${request.method}`)
+    )
+  }
+
+  const admit = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> => {
+    if (limiter === undefined || options.rateLimit === undefined) return admitUnlimited(request)
+    const { limit, window } = options.rateLimit
+    return limiter.consume({ algorithm: "token-bucket", onExceeded: "fail", limit, window, key: limiterKey }).pipe(
+      Effect.matchEffect({
+        onSuccess: () => admitUnlimited(request),
+        onFailure: (error) => {
+          const retryAfterMs = error.reason._tag === "RateLimitExceeded" ? Duration.toMillis(error.reason.retryAfter) : 0
+          // a failing limiter store fails open: the request is admitted
+          if (error.reason._tag !== "RateLimitExceeded") return admitUnlimited(request)
+          return Effect.as(
+            record(new RateLimited({ limit, retryAfterMs })),
+            errorResponse(request.id, ErrorCode.Overloaded, `Rate limit exceeded: retry after ${retryAfterMs} ms`, {
+              limit,
+              retryAfterMs
+            })
+          )
+        }
+      })
     )
   }
 

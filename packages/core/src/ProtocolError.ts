@@ -112,3 +112,17 @@ export class HandlerTimedOut extends Schema.TaggedError<HandlerTimedOut>()("Hand
     return `Handler of ${this.method} (request ${String(this.requestId)}) exceeded ${this.timeoutMs} ms and was interrupted`
   }
 }
+
+/**
+ * FM-46: the peer sent more requests than its rate limit allows. Answered with `ErrorCode.Overloaded` and a
+ * `retryAfterMs` hint; nothing else on the connection is affected.
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  mode: Schema.tag("FM-46"),
+  limit: Schema.Number,
+  retryAfterMs: Schema.Number
+}) {
+  override get message(): string {
+    return `Rate limit of ${this.limit} requests exceeded; retry after ${this.retryAfterMs} ms`
+  }
+}

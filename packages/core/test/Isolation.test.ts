@@ -69,6 +69,23 @@ describe("handler isolation", () => {
       expect(yield* client.request("block")).toBe("done")
     }))
 
+  it.effect("FM-46 past the rate limit requests are refused with a retry hint, then admitted again", () =>
+    Effect.gen(function*() {
+      const recorded = yield* Ref.make<Array<string>>([])
+      const { client } = yield* pair({
+        handler: handlers({ ping: () => Effect.succeed({}) }),
+        rateLimit: { limit: 3, window: "1 second" },
+        onDiagnostic: (d) => Ref.update(recorded, (r) => [...r, `${d._tag}:${d.mode}`])
+      })
+      for (let i = 0; i < 3; i++) expect(yield* client.request("ping")).toEqual({})
+      const refused = yield* Effect.flip(client.request("ping"))
+      expect(refused).toMatchObject({ _tag: "RemoteError", code: ErrorCode.Overloaded, data: { limit: 3 } })
+      expect((refused as { data: { retryAfterMs: number } }).data.retryAfterMs).toBeGreaterThan(0)
+      expect(yield* Ref.get(recorded)).toEqual(["RateLimited:FM-46"])
+      yield* TestClock.adjust("1 second")
+      expect(yield* client.request("ping")).toEqual({})
+    }))
+
   it.effect("FM-38 a handler past its time bound is interrupted and answered", () =>
     Effect.gen(function*() {
       const finalized = yield* Deferred.make<void>()

@@ -550,11 +550,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Message size limits",
     gap: "No rate limiting",
     mitigationWanted: "Add rate limits on message size/count.",
-    mitigation: "Planned: Frame size limits and rate limits on message count.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Message size is limited before decoding (FrameTooLarge) and message count by an optional per-connection rate limit (effect/persistence RateLimiter, token bucket): past it, requests are refused at once with -32010 and a retryAfterMs hint, and recorded as RateLimited.",
+    status: "mitigated",
+    errors: ["FrameTooLarge", "RateLimited"],
+    location: ["packages/jsonrpc/src/FrameDecoder.ts", "packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/jsonrpc/test/FrameDecoder.test.ts", name: "FM-01 oversize frame is rejected before parsing" }, { file: "packages/core/test/Isolation.test.ts", name: "FM-46 past the rate limit requests are refused with a retry hint, then admitted again" }]
   }),
   row(47, "Protocol violation", "Process", 6, 3, 6, 108, "MEDIUM", {
     documentedMitigation: "JSON-RPC validation",

@@ -85,6 +85,8 @@ export interface Options<R> {
    * that tool are refused with -32011 for `openDuration`, then one probe call decides. Off by default.
    */
   readonly circuitBreaker?: { readonly failures: number; readonly openDuration: Duration.Input }
+  /** Requests a client may send per window on one connection (FM-46); past it they get -32010 with a hint. */
+  readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input }
   /** Limits of the per-connection task store (MCP 2025-11-25 tasks). */
   readonly tasks?: TaskStore.Options
   /** 2026-07-28 cache hints on cacheable results (default `ttlMs: 0`, `cacheScope: "private"`). */
@@ -829,6 +831,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               }
             }),
           maxConcurrentIncoming: options.maxConcurrentRequests ?? 64,
+          ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
           handlerTimeout: (request) => {
             if (request.method !== "tools/call") return undefined
             const name = request.params?.name
