@@ -190,11 +190,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Request ID correlation",
     gap: "No idempotency guarantee",
     mitigationWanted: "Implement request deduplication cache. Require idempotency keys on all mutations. Add time-windowed cache (5-30 min).",
-    mitigation: "Partly built: a request whose id is already in flight is refused with -32600 (DuplicateRequestId) and the first continues. Planned: a dedup cache for retried requests.",
-    status: "partial",
+    mitigation: "A request whose id is already in flight is refused with -32600 (DuplicateRequestId) and the first continues; a tools/call carrying an idempotency key in _meta runs once per key (on any connection, within a TTL, bounded cache): retries get the first call's outcome, joining it if it is still running.",
+    status: "mitigated",
     errors: ["DuplicateRequestId"],
-    location: ["packages/core/src/Protocol.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused" }]
+    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }]
   }),
   row(11, "Out-of-order delivery (async)", "Data", 5, 6, 7, 210, "MEDIUM", {
     documentedMitigation: "Message sequencing",

@@ -14,6 +14,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -85,6 +86,13 @@ export interface Options<R> {
    * that tool are refused with -32011 for `openDuration`, then one probe call decides. Off by default.
    */
   readonly circuitBreaker?: { readonly failures: number; readonly openDuration: Duration.Input }
+  /**
+   * Deduplication of retried tool calls (FM-10): a `tools/call` whose `_meta` carries
+   * `io.effect-mcp/idempotencyKey` runs once; a retry with the same key (on any connection, within `ttl`) gets
+   * the first call's outcome, waiting for it if it is still running. Bounded to `capacity` keys (oldest
+   * dropped first). Default: 10,000 keys for 10 minutes.
+   */
+  readonly idempotency?: { readonly capacity?: number; readonly ttl?: Duration.Input }
   /** Requests a client may send per window on one connection (FM-46); past it they get -32010 with a hint. */
   readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input }
   /** Limits of the per-connection task store (MCP 2025-11-25 tasks). */
@@ -185,6 +193,29 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     }
 
     const changes = yield* PubSub.bounded<Change>({ capacity: 256, replay: 0 })
+
+    // retried tool calls carrying an idempotency key run once (shared by all connections)
+    const idempotencyCapacity = options.idempotency?.capacity ?? 10_000
+    const idempotencyTtl = Duration.toMillis(Duration.fromInputUnsafe(options.idempotency?.ttl ?? Duration.minutes(10)))
+    const outcomes = new Map<string, { readonly done: Deferred.Deferred<unknown, unknown>; readonly expiresAt: number }>()
+    const once = <A, R2>(key: string, call: Effect.Effect<A, unknown, R2>): Effect.Effect<A, unknown, R2> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const known = outcomes.get(key)
+        if (known !== undefined && known.expiresAt > now) return (yield* Deferred.await(known.done)) as A
+        while (outcomes.size >= idempotencyCapacity) outcomes.delete(outcomes.keys().next().value!)
+        const done = yield* Deferred.make<unknown, unknown>()
+        outcomes.delete(key)
+        outcomes.set(key, { done, expiresAt: now + idempotencyTtl })
+        return yield* call.pipe(
+          Effect.onExit((exit) =>
+            // an interrupted first attempt does not pin an outcome: the retry runs the call again
+            Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+              ? Effect.sync(() => outcomes.delete(key)).pipe(Effect.andThen(Deferred.interrupt(done)))
+              : Deferred.done(done, exit)
+          )
+        )
+      })
 
     // one breaker for the server, keyed by tool; its scope lives as long as the server value
     const breaker = options.circuitBreaker === undefined ? undefined : yield* CircuitBreaker.make({
@@ -520,7 +551,9 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             if (tool === undefined) return Effect.fail(invalidParams(`Unknown tool: ${String(name)}`))
             // content types newer than the revision are downgraded (resource_link, audio)
             const downgrade = revision < "2025-06-18"
-            const call = Effect.map(guarded(tool.name, tool.call(request.params?.arguments)), (result) =>
+            const key = request.meta?.["io.effect-mcp/idempotencyKey"]
+            const run = guarded(tool.name, tool.call(request.params?.arguments))
+            const call = Effect.map(typeof key === "string" && key.length > 0 && key.length <= 256 ? once(`${tool.name}:${key}`, run) : run, (result) =>
               finish(
                 revision,
                 downgrade ? { ...result, content: result.content.map((block) => Content.forRevision(block, revision)) } : { ...result }

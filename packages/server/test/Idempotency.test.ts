@@ -1,0 +1,53 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/testing/TestClock"
+import { MemoryTransport, Protocol } from "@effect-mcp/core"
+import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import * as McpServer from "../src/McpServer.ts"
+import * as Tool from "../src/Tool.ts"
+
+describe("idempotent tool calls", () => {
+  it.effect("FM-10 a retried call with the same idempotency key runs once, on any connection", () =>
+    Effect.gen(function*() {
+      let charges = 0
+      const server = yield* McpServer.make({
+        info: { name: "pay", version: "1" },
+        idempotency: { ttl: "1 minute" },
+        tools: [
+          Tool.make("charge", {
+            input: Schema.Struct({ cents: Schema.Finite }),
+            handler: ({ cents }) => Effect.sleep("1 second").pipe(Effect.andThen(Effect.sync(() => `charge #${++charges} of ${cents}`)))
+          })
+        ]
+      })
+      const connect = Effect.gen(function*() {
+        const [a, b] = yield* MemoryTransport.makePair()
+        yield* Effect.forkScoped(server.serve(a))
+        const client = yield* Protocol.make(b, { handler: () => undefined })
+        yield* client.request("initialize", { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c", version: "1" } })
+        return client
+      })
+      const first = yield* connect
+      const second = yield* connect
+      const call = (client: Protocol.Protocol, key: string) =>
+        client.request("tools/call", { name: "charge", arguments: { cents: 500 }, _meta: { "io.effect-mcp/idempotencyKey": key } })
+      // the original and a retry on another connection, while the first is still running
+      const a = yield* Effect.forkChild(call(first, "order-1"))
+      const b = yield* Effect.forkChild(call(second, "order-1"))
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(a)).toEqual({ content: [{ type: "text", text: "charge #1 of 500" }] })
+      expect(yield* Fiber.join(b)).toEqual({ content: [{ type: "text", text: "charge #1 of 500" }] })
+      // a later retry gets the same outcome; another key runs
+      expect(yield* call(first, "order-1")).toEqual({ content: [{ type: "text", text: "charge #1 of 500" }] })
+      const c = yield* Effect.forkChild(call(first, "order-2"))
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(c)).toEqual({ content: [{ type: "text", text: "charge #2 of 500" }] })
+      // after the TTL the key is forgotten
+      yield* TestClock.adjust("2 minutes")
+      const d = yield* Effect.forkChild(call(second, "order-1"))
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(d)).toEqual({ content: [{ type: "text", text: "charge #3 of 500" }] })
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+})
