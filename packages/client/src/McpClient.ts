@@ -21,6 +21,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Protocol, ProtocolError, type Transport } from "@effect-mcp/core"
 import * as Deferred from "effect/Deferred"
+import * as Schedule from "effect/Schedule"
 import { ErrorCode, type JsonRpc } from "@effect-mcp/jsonrpc"
 import * as Result from "effect/Result"
 import { McpSchema, Revision, type V2025_11_25 } from "@effect-mcp/schema"
@@ -62,7 +63,31 @@ export interface CallOptions {
   readonly maxTotalTimeout?: Duration.Input
   readonly onProgress?: (progress: Protocol.Progress) => Effect.Effect<void>
   readonly onId?: (id: JsonRpc.RequestId) => Effect.Effect<void>
+  /**
+   * Retries transient failures (a timeout, an overloaded or rate-limited server, an open circuit) with this
+   * policy, e.g. `McpClient.defaultRetry`. Only for calls that are safe to repeat: give an `idempotencyKey`
+   * for tools with side effects (an effect-mcp server then runs the call once).
+   */
+  readonly retry?: Schedule.Schedule<unknown, CallError, never, never>
+  /** Sent as `_meta["io.effect-mcp/idempotencyKey"]` so that retries of this call run it once. */
+  readonly idempotencyKey?: string
 }
+
+/**
+ * A retry policy for transient failures: exponential from 100 ms with jitter, at most 5 retries, each delay
+ * capped at 5 s.
+ */
+export const defaultRetry: Schedule.Schedule<unknown, CallError, never, never> = Schedule.exponential("100 millis").pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 5 }),
+  (schedule) => Schedule.min([schedule, Schedule.spaced("5 seconds")])
+)
+
+/** Is this failure transient (worth a retry of a call that is safe to repeat)? */
+export const isTransient = (error: CallError): boolean =>
+  error._tag === "RequestTimedOut" || error._tag === "Overloaded" ||
+  (error._tag === "RemoteError" &&
+    (error.code === ErrorCode.Overloaded || error.code === ErrorCode.Unavailable || error.code === ErrorCode.RequestTimeout))
 
 /** What a 2026-07-28 subscription asks for (`subscriptions/listen`). */
 export interface SubscriptionFilter {
@@ -324,7 +349,16 @@ export const connect = (
         )
       }).pipe(Effect.map(Object.fromEntries))
 
-    const request = (method: string, params: Record<string, unknown> = {}, callOptions: CallOptions = {}) =>
+    const request = (method: string, params: Record<string, unknown> = {}, callOptions: CallOptions = {}) => {
+      const keyed = callOptions.idempotencyKey === undefined ? params : {
+        ...params,
+        _meta: { ...(isRecord(params._meta) ? params._meta : {}), "io.effect-mcp/idempotencyKey": callOptions.idempotencyKey }
+      }
+      const once = requestOnce(method, keyed, callOptions)
+      return callOptions.retry === undefined ? once : Effect.retry(once, { schedule: callOptions.retry, while: isTransient })
+    }
+
+    const requestOnce = (method: string, params: Record<string, unknown>, callOptions: CallOptions) =>
       Effect.gen(function*() {
         let current: Record<string, unknown> = params
         for (let round = 0;; round++) {

@@ -202,6 +202,33 @@ describe("McpClient", () => {
       expect(yield* Effect.flip(client.callTool("x"))).toMatchObject({ _tag: "InvalidResponse", method: "tools/call" })
     }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
+  it.effect("FM-21 transient failures are retried with backoff; an idempotency key makes the retries run the tool once", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const server = yield* McpServer.make({
+        info: { name: "srv", version: "1" },
+        // two requests per second: initialize and the first call use them up
+        rateLimit: { limit: 2, window: "2 seconds" },
+        tools: [Tool.make("once", { input: Schema.Struct({}), handler: () => Effect.sync(() => `run ${++runs}`) })]
+      })
+      const [a, b] = yield* MemoryTransport.makePair()
+      yield* Effect.forkScoped(server.serve(a))
+      const client = yield* McpClient.connect(b, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] })
+      expect(yield* client.callTool("once")).toMatchObject({ content: [{ text: "run 1" }] })
+      // rate limited now: without a retry policy the caller sees the typed error
+      expect(yield* Effect.flip(client.callTool("once"))).toMatchObject({ _tag: "RemoteError", code: -32010 })
+      // with one, the call is retried after a backoff and succeeds
+      const retried = yield* Effect.forkChild(client.callTool("once", {}, { retry: McpClient.defaultRetry, idempotencyKey: "k1" }))
+      for (let i = 0; i < 20 && retried.pollUnsafe() === undefined; i++) yield* TestClock.adjust("500 millis")
+      expect(yield* Fiber.join(retried).pipe(Effect.mapError((e) => `retried call failed: ${e.message}`))).toMatchObject({ content: [{ text: "run 2" }] })
+      // the same key again: the server answers with the first outcome, without running the tool
+      const again = yield* Effect.forkChild(client.callTool("once", {}, { retry: McpClient.defaultRetry, idempotencyKey: "k1" }))
+      for (let i = 0; i < 20 && again.pollUnsafe() === undefined; i++) yield* TestClock.adjust("500 millis")
+      expect(yield* Fiber.join(again)).toMatchObject({ content: [{ text: "run 2" }] })
+      expect(runs).toBe(2)
+      expect(McpClient.isTransient(new McpClient.InvalidResponse({ method: "x", detail: "y" }))).toBe(false)
+    }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
   it.effect("server notifications are a Stream", () =>
     Effect.gen(function*() {
       const server = yield* McpServer.make({ info: { name: "srv", version: "1" }, tools })

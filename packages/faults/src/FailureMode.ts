@@ -160,11 +160,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "5000ms timeout in client",
     gap: "No exponential backoff",
     mitigationWanted: "Retry with exponential backoff and jitter instead of a fixed timeout; make timeouts configurable.",
-    mitigation: "Planned: Client retries with Schedule exponential backoff and jitter; configurable request timeouts.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: configurable request timeouts and Schedule-based retries with exponential backoff and jitter for transient failures. Planned: reconnection of TCP and HTTP clients with the same policy.",
+    status: "partial",
+    errors: ["RequestTimedOut"],
+    location: ["packages/client/src/McpClient.ts"],
+    tests: [{ file: "packages/client/test/McpClient.test.ts", name: "FM-21 transient failures are retried with backoff; an idempotency key makes the retries run the tool once" }]
   }),
   row(8, "JSON parse error on malformed input", "Network", 5, 6, 3, 90, "LOW", {
     documentedMitigation: "Jesse JSON schema validation",
@@ -300,11 +300,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "5000ms timeout + retry",
     gap: "No adaptive timeout",
     mitigationWanted: "Implement exponential backoff: 1s → 2s → 4s → 8s → 16s (max). Add adaptive timeouts based on historical latency (SLO tracking). Make timeout configurable per transport.",
-    mitigation: "Partly built: every request has a timeout (default 60 s) that resets on progress, with an optional total bound; a timed-out request is cancelled at the peer. Planned: client retries with Schedule exponential backoff and jitter.",
-    status: "partial",
+    mitigation: "Every request has a timeout (default 60 s) that resets on progress, with an optional total bound, and is cancelled at the peer when it expires; calls can be retried on transient failures with a Schedule (McpClient.defaultRetry: exponential from 100 ms, jittered, capped, 5 retries), and an idempotency key makes the retries run the tool once.",
+    status: "mitigated",
     errors: ["RequestTimedOut"],
-    location: ["packages/core/src/Protocol.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-21 timeout resets on progress" }]
+    location: ["packages/core/src/Protocol.ts", "packages/client/src/McpClient.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-21 timeout resets on progress" }, { file: "packages/client/test/McpClient.test.ts", name: "FM-21 transient failures are retried with backoff; an idempotency key makes the retries run the tool once" }]
   }),
   row(22, "Packet loss (1%)", "Network", 5, 8, 4, 160, "MEDIUM", {
     documentedMitigation: "TCP retransmission",
