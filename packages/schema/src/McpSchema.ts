@@ -46,9 +46,10 @@ type Decoder = (u: unknown) => Result.Result<unknown, McpSchemaError>
 const cache = new Map<string, Decoder>()
 
 /** A decoder for one schema, cached by revision, method and role; failures become `McpSchemaError`. */
-const decoderOf = (key: string, revision: Revision.Revision, method: string, schema: Schema.Top | undefined): Decoder => {
+const decoderOf = (key: string, revision: Revision.Revision, method: string, schemaOf: () => Schema.Top | undefined): Decoder => {
   let decode = cache.get(key)
   if (decode === undefined) {
+    const schema = schemaOf()
     if (schema === undefined) {
       const missing = Result.fail(new McpSchemaError({ revision, method, detail: `no such method in ${revision}` }))
       decode = () => missing
@@ -56,8 +57,9 @@ const decoderOf = (key: string, revision: Revision.Revision, method: string, sch
       const d = Schema.decodeUnknownResult(schema as Schema.Codec<unknown, unknown, never, never>)
       decode = (u) => {
         const r = d(u)
+        // a success is returned as is (no re-wrapping on the hot path)
         return Result.isSuccess(r)
-          ? Result.succeed(r.success)
+          ? r as unknown as Result.Result<unknown, McpSchemaError>
           : Result.fail(new McpSchemaError({ revision, method, detail: r.failure.message }))
       }
     }
@@ -74,7 +76,7 @@ export const decodeMessage = (
   from: Revision.Sender,
   value: unknown
 ): Result.Result<unknown, McpSchemaError> =>
-  decoderOf(`m:${revision}:${from}:${method}`, revision, method, message(revision, method, from))(value)
+  decoderOf(`m:${revision}:${from}:${method}`, revision, method, () => message(revision, method, from))(value)
 
 /**
  * Decodes the result of a request sent by `from`. In 2026-07-28 a result whose `resultType` is
@@ -90,7 +92,7 @@ export const decodeResult = (
     revision === "2026-07-28" && typeof value === "object" && value !== null &&
     (value as { readonly resultType?: unknown }).resultType === "input_required"
   ) {
-    return decoderOf(`i:${method}`, revision, method, V2026_07_28.InputRequiredResult)(value)
+    return decoderOf(`i:${method}`, revision, method, () => V2026_07_28.InputRequiredResult)(value)
   }
-  return decoderOf(`r:${revision}:${from}:${method}`, revision, method, result(revision, method, from))(value)
+  return decoderOf(`r:${revision}:${from}:${method}`, revision, method, () => result(revision, method, from))(value)
 }
