@@ -143,7 +143,7 @@ export const classifyMessage = (value: unknown): JsonRpc.Message | InvalidMessag
       return invalid(null, "\"error\" must be an object")
     }
     const e = error as Record<string, unknown>
-    if (typeof e.code !== "number" || !Number.isInteger(e.code)) return invalid(null, "\"error.code\" must be an integer")
+    if (typeof e.code !== "number" || !Number.isSafeInteger(e.code)) return invalid(null, "\"error.code\" must be an integer")
     if (typeof e.message !== "string") return invalid(null, "\"error.message\" must be a string")
     return v as unknown as JsonRpc.Failure
   }

@@ -88,6 +88,8 @@ describe("JsonRpcCodec", () => {
       // invalid responses are answered with id null, never with the peer's own pending id
       [{ jsonrpc: "2.0", id: 5, result: {}, error: { code: 1, message: "" } }, null],
       [{ jsonrpc: "2.0", id: 6, error: { code: 1.5, message: "x" } }, null],
+      // found by the property below: a code beyond the safe integers is not an integer code
+      [{ jsonrpc: "2.0", id: "", error: { code: -9007199254740992, message: "" } }, null],
       [{ jsonrpc: "2.0", id: 8 }, null],
       [{ jsonrpc: "2.0", id: null, method: "ping" }, null],
       [{ jsonrpc: "2.0", id: true, method: "ping" }, null],
