@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Stdio from "effect/Stdio"
 import * as Stream from "effect/Stream"
-import { StdioServerTransport, TcpTransport, WebSocketTransport } from "@effect-mcp/transports"
+import { StdioServerTransport, StreamableHttpServer, TcpTransport, WebSocketTransport } from "@effect-mcp/transports"
 import { render } from "./Render.ts"
 import * as SampleServer from "./SampleServer.ts"
 
@@ -24,7 +24,7 @@ const usage = (): string => {
   return [
     "effect-mcp sample app: an MCP server about effect-mcp's own failure-mode catalogue.",
     "",
-    "usage: pnpm -s sample [--transport stdio|tcp|ws] [--port N] [--host H] [--max-frame-bytes N]",
+    "usage: pnpm -s sample [--transport stdio|tcp|ws|http] [--port N] [--host H] [--max-frame-bytes N]",
     "       pnpm -s sample --decode [--max-frame-bytes N] [--batch]",
     "",
     "  Serves MCP on stdio (every revision, 2024-11-05 to 2026-07-28): tools echo, add, countdown (progress,",
@@ -34,6 +34,8 @@ const usage = (): string => {
     "",
     "  --transport tcp      NDJSON over TCP on --host (default 127.0.0.1) and --port (default 3333)",
     "  --transport ws       WebSocket at ws://HOST:PORT/mcp (default port 3334; browser origins: localhost only)",
+    "  --transport http     Streamable HTTP at http://HOST:PORT/mcp, both protocol eras (default port 3335;",
+    "                       Host and Origin: localhost only)",
     "  --decode             instead, decode NDJSON (one JSON-RPC message per line) on stdin into one JSON line",
     "                       per frame: {\"ok\":true,\"kind\":...} or {\"ok\":false,\"error\":{...,\"mode\":\"FM-xx\"},...}",
     "  --max-frame-bytes N  largest frame accepted (default 4194304, or MCP_MAX_FRAME_BYTES)",
@@ -100,8 +102,18 @@ const serve = Effect.gen(function*() {
     yield* Effect.logInfo(`effect-mcp sample server: WebSocket on ${listening.url} (Ctrl-C to stop)`)
     return yield* Effect.never
   }
+  if (transport === "http") {
+    const port = Number(flagValue(args, "--port") ?? "3335")
+    if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
+      return yield* Effect.fail(new Error(`--port must be a port number`))
+    }
+    const server = yield* SampleServer.make
+    const listening = yield* StreamableHttpServer.serve({ port, host: flagValue(args, "--host") ?? "127.0.0.1" }, server.serve)
+    yield* Effect.logInfo(`effect-mcp sample server: Streamable HTTP on ${listening.url} (Ctrl-C to stop)`)
+    return yield* Effect.never
+  }
   if (transport !== "stdio") {
-    return yield* Effect.fail(new Error(`--transport ${transport} is not available yet (stdio, tcp and ws are)`))
+    return yield* Effect.fail(new Error(`--transport ${transport} is not available (stdio, tcp, ws and http are)`))
   }
   if (yield* stdio.stdinIsTerminal) {
     yield* Effect.logInfo("effect-mcp sample server on stdio: an MCP host should launch this; --help for more")

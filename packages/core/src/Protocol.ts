@@ -35,7 +35,7 @@ import {
   RequestTimedOut,
   UnknownResponseId
 } from "./ProtocolError.ts"
-import { ConnectionClosed, type Transport, type TransportError } from "./Transport.ts"
+import { ConnectionClosed, type SendOptions, type Transport, type TransportError } from "./Transport.ts"
 
 /** A progress update: `progress` increases; `total` and `message` are optional. */
 export interface Progress {
@@ -56,6 +56,8 @@ export interface RequestOptions {
   readonly onProgress?: (progress: Progress) => Effect.Effect<void>
   /** Called with the request's id before it is sent (e.g. to correlate a subscription's notifications). */
   readonly onId?: (id: JsonRpc.RequestId) => Effect.Effect<void>
+  /** The incoming request this one is made for (see `Transport.SendOptions`). */
+  readonly relatedRequestId?: JsonRpc.RequestId
 }
 
 /** Everything that can fail an outgoing request. */
@@ -134,7 +136,8 @@ export interface Protocol {
   /** Sends a notification. */
   readonly notify: (
     method: string,
-    params?: Record<string, unknown>
+    params?: Record<string, unknown>,
+    options?: SendOptions
   ) => Effect.Effect<void, TransportError | CodecError.UnencodableMessage>
   /** Completes when the connection ends, with why. */
   readonly closed: Effect.Effect<ConnectionClosed>
@@ -210,7 +213,8 @@ export const make = Effect.fnUntraced(function*(
     )
 
   /** Sends and ignores a transport that is already gone (a response to a closed peer has nowhere to go). */
-  const sendQuietly = (message: JsonRpc.Incoming) => Effect.ignore(transport.send(message))
+  const sendQuietly = (message: JsonRpc.Incoming, sendOptions?: SendOptions) =>
+    Effect.ignore(transport.send(message, sendOptions))
 
   const errorResponse = (id: JsonRpc.RequestId | null, code: number, message: string, data?: unknown) =>
     JsonRpc.failure(id, code, message, data)
@@ -222,6 +226,7 @@ export const make = Effect.fnUntraced(function*(
     const meta = params !== undefined && isRecord(params._meta) ? params._meta : undefined
     const token = meta?.progressToken
     const progressToken = typeof token === "string" || typeof token === "number" ? token : undefined
+    const related: SendOptions = { relatedRequestId: request.id }
     return {
       id: request.id,
       method: request.method,
@@ -231,7 +236,7 @@ export const make = Effect.fnUntraced(function*(
       sendProgress: (progress) =>
         progressToken === undefined
           ? Effect.void
-          : sendQuietly(JsonRpc.notification("notifications/progress", { progressToken, ...progress }))
+          : sendQuietly(JsonRpc.notification("notifications/progress", { progressToken, ...progress }), related)
     }
   }
 
@@ -542,7 +547,10 @@ export const make = Effect.fnUntraced(function*(
     pending.set(id, entry)
     return yield* Effect.gen(function*() {
       if (requestOptions.onId !== undefined) yield* requestOptions.onId(id)
-      yield* transport.send(message)
+      yield* transport.send(
+        message,
+        requestOptions.relatedRequestId === undefined ? undefined : { relatedRequestId: requestOptions.relatedRequestId }
+      )
       const response = yield* awaitResponse(entry, timeout, maxTotal)
       if (Option.isSome(response)) return response.value
       const elapsed = Duration.toMillis(timeout)
@@ -554,8 +562,8 @@ export const make = Effect.fnUntraced(function*(
     )
   })
 
-  const notify = (method: string, params?: Record<string, unknown>) =>
-    transport.send(JsonRpc.notification(method, params))
+  const notify = (method: string, params?: Record<string, unknown>, sendOptions?: SendOptions) =>
+    transport.send(JsonRpc.notification(method, params), sendOptions)
 
   return {
     request,

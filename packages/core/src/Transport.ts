@@ -37,6 +37,16 @@ export class TransportFailure extends Schema.TaggedError<TransportFailure>()("Tr
 /** Every error a transport reports. */
 export type TransportError = ConnectionClosed | TransportFailure
 
+/** What a sender knows about an outgoing message that a transport may route by. */
+export interface SendOptions {
+  /**
+   * The incoming request this message belongs to (a progress or log notification, or a request to the peer
+   * made while handling it). Transports with one stream per request (Streamable HTTP) send it on that
+   * request's stream; the others ignore it.
+   */
+  readonly relatedRequestId?: JsonRpc.RequestId
+}
+
 /** One connection's frames, in and out. */
 export interface Transport {
   /**
@@ -50,7 +60,15 @@ export interface Transport {
    * fails with `UnencodableMessage` if the message cannot be serialised (nothing is sent) or with a
    * `TransportError` if the connection is gone.
    */
-  readonly send: (message: JsonRpc.Incoming) => Effect.Effect<void, TransportError | CodecError.UnencodableMessage>
+  readonly send: (
+    message: JsonRpc.Incoming,
+    options?: SendOptions
+  ) => Effect.Effect<void, TransportError | CodecError.UnencodableMessage>
   /** Closes the connection (idempotent). `incoming` ends after it. */
   readonly close: Effect.Effect<void>
+  /**
+   * Ends the response stream of one incoming request now, so the client polls for the rest (Streamable HTTP,
+   * SEP-1699). Transports without per-request streams leave it out.
+   */
+  readonly closeRequestStream?: (requestId: JsonRpc.RequestId) => Effect.Effect<void>
 }

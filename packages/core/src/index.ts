@@ -15,3 +15,6 @@ export * as Protocol from "./Protocol.ts"
 
 /** The engine's typed errors. @since 0.1.0 */
 export * as ProtocolError from "./ProtocolError.ts"
+
+/** Reconnection backoff with full jitter, shared by every client transport. @since 0.1.0 */
+export * as Backoff from "./Backoff.ts"

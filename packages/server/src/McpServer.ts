@@ -303,6 +303,9 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             })
           }
           if (typeof declared === "string" && (statelessRevisions as ReadonlyArray<string>).includes(declared)) {
+            if (!isRecord(request.meta?.[Revision.metaKeys.clientCapabilities])) {
+              return invalidParams(`_meta must carry ${Revision.metaKeys.clientCapabilities}`)
+            }
             return declared as Revision.Revision
           }
           return new ProtocolError.McpError({
@@ -328,6 +331,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             ? meta![Revision.metaKeys.clientCapabilities] as Record<string, unknown>
             : connection.clientCapabilities
           const info = stateless ? meta?.[Revision.metaKeys.clientInfo] as ClientInfo | undefined : connection.clientInfo
+          const related = { relatedRequestId: request.id }
           const requested = meta?.[Revision.metaKeys.logLevel]
           const threshold: LogLevel | undefined = stateless
             ? (LOG_LEVELS as ReadonlyArray<unknown>).includes(requested) ? requested as LogLevel : undefined
@@ -348,7 +352,8 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             log: (level, data, logger) =>
               threshold === undefined || !isLogged(level, threshold) || engine === undefined
                 ? Effect.void
-                : Effect.ignore(engine.notify("notifications/message", { level, data, ...(logger === undefined ? {} : { logger }) })),
+                : Effect.ignore(engine.notify("notifications/message", { level, data, ...(logger === undefined ? {} : { logger }) }, related)),
+            closeStream: transport.closeRequestStream === undefined ? Effect.void : transport.closeRequestStream(request.id),
             ask: (() => {
               let asked = 0
               return (method: AskMethod, params: Record<string, unknown> = {}) =>
@@ -371,7 +376,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                   if (!stateless) {
                     return engine === undefined
                       ? Effect.die("engine not started")
-                      : Effect.flatMap(engine.request(method, params), (result) =>
+                      : Effect.flatMap(engine.request(method, params, related), (result) =>
                         isRecord(result) ? Effect.succeed(result) : Effect.fail(invalidParams(`${method}: the client's result is not an object`)))
                   }
                   const key = `${capability}-${asked++}`
@@ -651,7 +656,9 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               const meta = { [Revision.metaKeys.subscriptionId]: request.id }
               const subscription = yield* PubSub.subscribe(changes)
               const send = (method: string, params: Record<string, unknown>) =>
-                engine === undefined ? Effect.void : Effect.ignore(engine.notify(method, { ...params, _meta: meta }))
+                engine === undefined
+                  ? Effect.void
+                  : Effect.ignore(engine.notify(method, { ...params, _meta: meta }, { relatedRequestId: request.id }))
               // the acknowledgment comes first; nothing is sent on this subscription before it
               yield* send("notifications/subscriptions/acknowledged", { notifications: honoured })
               const watched = new Set(uris)
@@ -793,8 +800,10 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 data: { supported: revisions, requested: String(request.params?.protocolVersion) }
               })
             }
-            if (connection.era === "stateless") {
-              return yield* new ProtocolError.McpError({ code: ErrorCode.InvalidRequest, message: "This connection uses 2026-07-28" })
+            const declared = request.meta?.[Revision.metaKeys.protocolVersion]
+            if (connection.era === "stateless" || (typeof declared === "string" && declared >= "2026-07-28")) {
+              // the stateless era has no initialize
+              return yield* new ProtocolError.McpError({ code: ErrorCode.MethodNotFound, message: "Method not found: initialize (not in protocol 2026-07-28)" })
             }
             const requested = request.params?.protocolVersion
             if (typeof requested !== "string") return yield* invalidParams("protocolVersion is required")

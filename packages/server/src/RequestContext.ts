@@ -51,6 +51,11 @@ export interface RequestContextShape {
    * write handlers so that everything before an `ask` can run again.
    */
   readonly ask: (method: AskMethod, params?: Record<string, unknown>) => Effect.Effect<Record<string, unknown>, unknown>
+  /**
+   * Ends this request's response stream now and lets the client poll for the rest (Streamable HTTP, SEP-1699):
+   * frees the HTTP connection during long work. The handler goes on; a no-op on other transports.
+   */
+  readonly closeStream: Effect.Effect<void>
 }
 
 /** What a server may ask of a client. */

@@ -13,7 +13,8 @@ const context = RequestContext.of({
   meta: undefined,
   progress: () => Effect.void,
   log: () => Effect.void,
-  ask: () => Effect.die("no client")
+  ask: () => Effect.die("no client"),
+  closeStream: Effect.void
 })
 
 describe("Prompt", () => {

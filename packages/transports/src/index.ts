@@ -15,3 +15,9 @@ export * as TcpTransport from "./TcpTransport.ts"
 
 /** JSON-RPC over WebSocket, server and client. @since 0.1.0 */
 export * as WebSocketTransport from "./WebSocketTransport.ts"
+
+/** Streamable HTTP (both eras, sessions, SSE, resumption) and the legacy HTTP+SSE, server side. @since 0.1.0 */
+export * as StreamableHttpServer from "./StreamableHttpServer.ts"
+
+/** The bounded per-session store of SSE events that makes streams resumable. @since 0.1.0 */
+export * as EventStore from "./EventStore.ts"

@@ -1,0 +1,885 @@
+/**
+ * Streamable HTTP, server side, for both protocol eras on one endpoint.
+ *
+ * - Stateful era (2025-03-26 … 2025-11-25): an `initialize` POST without a session mints a session id from the
+ *   CSPRNG and starts one long-lived connection (a `Transport` handed to `handle`). Later POSTs carry
+ *   `Mcp-Session-Id`; each request is answered on its own POST response, as JSON or as an SSE stream, chosen
+ *   lazily (JSON unless something must be streamed before the answer). Messages that belong to no request go
+ *   to the GET stream. SSE events carry ids and are kept in a bounded per-session `EventStore`, so a client
+ *   resumes with `Last-Event-ID` (FM-13), also after the server ended a stream on purpose and sent `retry`
+ *   (SEP-1699). DELETE ends a session; unknown, ended or expired sessions get 404. Idle sessions expire and
+ *   all their state is freed; the number of sessions is capped and the least recently used one is evicted.
+ * - Stateless era (2026-07-28): every POST is its own connection, closed when the answer is written; closing
+ *   the response stream cancels the request. `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` are checked
+ *   against the body (-32020 on mismatch), and the HTTP status follows the JSON-RPC error (400, 404).
+ * - Security and bounds on by default: Host and Origin allow-lists, failing closed (FM-29); the body size is
+ *   checked before reading (413); header, body and idle timeouts against slow clients; a bounded inbox per
+ *   session (503 with `Retry-After` past it); a bound on each response's unsent bytes (a reader that does not
+ *   read is cut off, FM-15).
+ * - The deprecated HTTP+SSE transport of 2024-11-05 (GET `/sse`, POST `/messages`) when enabled.
+ *
+ * The transport knows the HTTP binding of MCP (sessions, headers) and nothing else of it: `handle` (usually
+ * `McpServer.serve`) receives plain `Transport`s.
+ *
+ * @since 0.1.0
+ */
+import * as crypto from "node:crypto"
+import * as http from "node:http"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { Transport } from "@effect-mcp/core"
+import { CodecError, ErrorCode, JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import * as EventStore from "./EventStore.ts"
+import * as HttpGuard from "./internal/httpGuard.ts"
+
+/** Server settings. */
+export interface Options {
+  /** Address to bind (default 127.0.0.1). */
+  readonly host?: string
+  /** Port (0 picks a free one). */
+  readonly port: number
+  /** The MCP endpoint's path (default `/mcp`). */
+  readonly path?: string
+  /** Allowed `Host` names (no port). Default: loopback names for a loopback bind, none otherwise. */
+  readonly allowedHosts?: ReadonlyArray<string> | "any"
+  /** Allowed `Origin`s as `scheme://host` (no port). Default: loopback origins for a loopback bind, none otherwise. */
+  readonly allowedOrigins?: ReadonlyArray<string> | "any"
+  /** Largest request body in bytes, checked before reading (default: the codec's frame limit). */
+  readonly maxBodyBytes?: number
+  /** Most sessions at once (default 1,000); past it the least recently used session is ended. */
+  readonly maxSessions?: number
+  /** A session with no request for this long ends and its state is freed (default 10 minutes). */
+  readonly sessionIdleTimeout?: Duration.Input
+  /** Messages queued per session before the server answers 503 (default 256). */
+  readonly sessionInbox?: number
+  /** Bounds of each session's event store, or `false` for no resumption (default 1,000 events / 4 MiB). */
+  readonly eventStore?: EventStore.Options | false
+  /** The SSE `retry` hint sent to clients, in milliseconds (default 1,000). */
+  readonly retryMs?: number
+  /** How requests are answered: lazily JSON or SSE (`auto`, the default), or always one of them. */
+  readonly response?: "auto" | "json" | "sse"
+  /** SSE keep-alive comment interval (default 15 s). */
+  readonly keepAliveInterval?: Duration.Input
+  /** Unsent bytes allowed per response before a slow reader is cut off (default 8 MiB). */
+  readonly maxBufferedBytes?: number
+  /** Time to receive a request's headers (default 10 s) and its whole body (default 30 s). */
+  readonly headersTimeout?: Duration.Input
+  readonly requestTimeout?: Duration.Input
+  /** Keep-alive connections idle longer than this are closed (default 5 s). */
+  readonly keepAliveTimeout?: Duration.Input
+  /** Protocol versions served with the stateless binding (default `["2026-07-28"]`). */
+  readonly statelessVersions?: ReadonlyArray<string>
+  /** Protocol versions served with sessions (default 2024-11-05 … 2025-11-25). */
+  readonly statefulVersions?: ReadonlyArray<string>
+  /** Serves the deprecated 2024-11-05 HTTP+SSE transport too (off by default). */
+  readonly legacySse?: boolean | { readonly ssePath?: string; readonly messagesPath?: string }
+  /** Extra routes served before the MCP endpoint (health checks, metrics); return `true` when handled. */
+  readonly routes?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean
+}
+
+/** A listening server. */
+export interface HttpServer {
+  readonly host: string
+  readonly port: number
+  /** The MCP endpoint's URL. */
+  readonly url: string
+  /** Sessions open now. */
+  readonly sessions: Effect.Effect<number>
+  /** Counters since start. */
+  readonly stats: Effect.Effect<Stats>
+}
+
+/** What the server has done, for metrics and tests. */
+export interface Stats {
+  readonly sessionsCreated: number
+  readonly sessionsExpired: number
+  readonly sessionsEvicted: number
+  readonly sessionsDeleted: number
+  readonly rejectedHostOrOrigin: number
+  readonly rejectedTooLarge: number
+  readonly rejectedOverloaded: number
+  readonly slowReadersCut: number
+}
+
+const DEFAULT_STATEFUL = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const header = (request: http.IncomingMessage, name: string): string | undefined => {
+  const value = request.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** Decodes the `=?base64?…?=` sentinel form of `Mcp-Name` / `Mcp-Param-*` values. */
+export const decodeHeaderValue = (value: string): string | undefined => {
+  if (value.startsWith("=?base64?") && value.endsWith("?=")) {
+    const encoded = value.slice(9, -2)
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) return undefined
+    return Buffer.from(encoded, "base64").toString("utf8")
+  }
+  return value
+}
+
+const failureText = (id: JsonRpc.RequestId | null, code: number, message: string, data?: unknown) =>
+  JSON.stringify(JsonRpc.failure(id, code, message, data))
+
+/** The HTTP status of a stateless-era answer (the binding maps some JSON-RPC errors to 4xx). */
+const statelessStatus = (message: JsonRpc.Message): number => {
+  if (!("error" in message)) return 200
+  switch (message.error.code) {
+    case ErrorCode.MethodNotFound:
+      return 404
+    case ErrorCode.HeaderMismatch:
+    case ErrorCode.UnsupportedProtocolVersion:
+    case ErrorCode.MissingRequiredClientCapability:
+    case ErrorCode.InvalidParams:
+    case ErrorCode.InvalidRequest:
+    case ErrorCode.ParseError:
+      return 400
+    default:
+      return 200
+  }
+}
+
+type Mode = "pending" | "json" | "sse"
+
+/** One HTTP response that answers one POST (or a GET stream), and the stream id its events carry. */
+interface ResponseStream {
+  readonly id: string
+  res: http.ServerResponse | undefined
+  mode: Mode
+  /** Ids of the requests still to be answered on this stream. */
+  readonly pending: Set<JsonRpc.RequestId>
+  readonly batch: boolean
+  readonly parts: Array<string>
+  /** Last event sequence number used, and the last one written to a live response. */
+  seq: number
+  written: number
+  /** What the client accepts. */
+  readonly json: boolean
+  readonly sse: boolean
+  readonly stateless: boolean
+  readonly session: Session | undefined
+  /** The SSE stream opened by `initialize` carries the session id header. */
+  done: boolean
+}
+
+interface Session {
+  readonly id: string
+  readonly inbox: Queue.Queue<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>
+  readonly streams: Map<string, ResponseStream>
+  readonly requestStreams: Map<JsonRpc.RequestId, ResponseStream>
+  readonly standalone: ResponseStream
+  readonly events: EventStore.EventStore | undefined
+  lastActivity: number
+  protocolVersion: string | undefined
+  initializeId: JsonRpc.RequestId | undefined
+  ended: boolean
+  /** Legacy HTTP+SSE: every message goes to the GET stream. */
+  readonly legacy: boolean
+}
+
+/**
+ * Listens and serves MCP over Streamable HTTP until the scope closes. `handle` serves each connection (a
+ * session, or one stateless request) in its own fiber.
+ */
+export const serve = <E, R>(
+  options: Options,
+  handle: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+): Effect.Effect<HttpServer, Transport.TransportFailure, R | JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
+  Effect.gen(function*() {
+    const codec = yield* JsonRpcCodec.JsonRpcCodec
+    const context = yield* Effect.context<R | JsonRpcCodec.JsonRpcCodec>()
+    const scope = yield* Effect.scope
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    const host = options.host ?? "127.0.0.1"
+    const path = options.path ?? "/mcp"
+    const defaults = HttpGuard.defaults(host)
+    const guard: HttpGuard.Policy = {
+      allowedHosts: options.allowedHosts ?? defaults.allowedHosts,
+      allowedOrigins: options.allowedOrigins ?? defaults.allowedOrigins
+    }
+    const maxBodyBytes = options.maxBodyBytes ?? codec.maxFrameBytes
+    const maxSessions = options.maxSessions ?? 1_000
+    const idleMs = Duration.toMillis(Duration.fromInputUnsafe(options.sessionIdleTimeout ?? Duration.minutes(10)))
+    const inboxSize = options.sessionInbox ?? 256
+    const retryMs = options.retryMs ?? 1_000
+    const responseMode = options.response ?? "auto"
+    const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024
+    const statelessVersions = options.statelessVersions ?? ["2026-07-28"]
+    const statefulVersions = options.statefulVersions ?? DEFAULT_STATEFUL
+    const legacy = options.legacySse === undefined || options.legacySse === false
+      ? undefined
+      : {
+        ssePath: (options.legacySse === true ? undefined : options.legacySse.ssePath) ?? "/sse",
+        messagesPath: (options.legacySse === true ? undefined : options.legacySse.messagesPath) ?? "/messages"
+      }
+    const sessions = new Map<string, Session>()
+    const stats = {
+      sessionsCreated: 0,
+      sessionsExpired: 0,
+      sessionsEvicted: 0,
+      sessionsDeleted: 0,
+      rejectedHostOrOrigin: 0,
+      rejectedTooLarge: 0,
+      rejectedOverloaded: 0,
+      slowReadersCut: 0
+    }
+    const run = <A, E2>(effect: Effect.Effect<A, E2, R | JsonRpcCodec.JsonRpcCodec>) =>
+      Effect.runFork(Effect.forkIn(Effect.provideContext(effect, context), scope))
+
+    // ---- responses ------------------------------------------------------------------------------------
+
+    const reply = (res: http.ServerResponse, status: number, body?: string, headers: Record<string, string> = {}) => {
+      if (res.headersSent || res.destroyed) return
+      res.writeHead(status, body === undefined ? headers : { "content-type": "application/json", ...headers })
+      res.end(body)
+    }
+
+    const newStream = (
+      res: http.ServerResponse | undefined,
+      session: Session | undefined,
+      accept: { readonly json: boolean; readonly sse: boolean },
+      batch = false,
+      stateless = false
+    ): ResponseStream => ({
+      id: crypto.randomBytes(8).toString("hex"),
+      res,
+      mode: "pending",
+      pending: new Set(),
+      batch,
+      parts: [],
+      seq: 0,
+      written: 0,
+      json: accept.json,
+      sse: accept.sse,
+      stateless,
+      session,
+      done: false
+    })
+
+    const sessionHeaders = (stream: ResponseStream): Record<string, string> =>
+      stream.session === undefined || stream.session.legacy ? {} : { "mcp-session-id": stream.session.id }
+
+    /** Cuts a response whose reader does not keep up (FM-15): memory stays bounded. */
+    const checkBuffered = (stream: ResponseStream) => {
+      const res = stream.res
+      if (res !== undefined && res.writableLength > maxBuffered) {
+        stats.slowReadersCut++
+        res.destroy()
+        stream.res = undefined
+      }
+    }
+
+    const writeRaw = (stream: ResponseStream, text: string) => {
+      const res = stream.res
+      if (res === undefined || res.destroyed || res.writableEnded) return
+      res.write(text)
+      checkBuffered(stream)
+    }
+
+    const startSse = (stream: ResponseStream, status = 200) => {
+      const res = stream.res
+      stream.mode = "sse"
+      if (res === undefined || res.headersSent) return
+      res.writeHead(status, {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache, no-transform",
+        "connection": "keep-alive",
+        "x-accel-buffering": "no",
+        ...sessionHeaders(stream)
+      })
+      res.flushHeaders()
+      // SEP-1699: a priming event gives the client an id to resume from before anything else is sent
+      const session = stream.session
+      if (session?.events !== undefined && !session.legacy && (session.protocolVersion ?? "") >= "2025-11-25") {
+        writeRaw(stream, `id: ${stream.id}.0\nretry: ${retryMs}\ndata: \n\n`)
+      }
+    }
+
+    const writeEvent = (stream: ResponseStream, text: string) => {
+      const session = stream.session
+      const seq = ++stream.seq
+      if (session?.events !== undefined && !stream.stateless) session.events.append({ streamId: stream.id, seq, text })
+      if (stream.res === undefined) return
+      const id = session?.events !== undefined && !stream.stateless ? `id: ${stream.id}.${seq}\n` : ""
+      writeRaw(stream, `${id}event: message\ndata: ${text}\n\n`)
+      stream.written = seq
+    }
+
+    const finishStream = (stream: ResponseStream) => {
+      stream.done = true
+      stream.session?.streams.delete(stream.id)
+      const res = stream.res
+      stream.res = undefined
+      if (res !== undefined && !res.writableEnded) res.end()
+    }
+
+    /** A message for the client that is not the answer of the stream's request: streams the response. */
+    const deliverMessage = (stream: ResponseStream, text: string) => {
+      if (stream.mode === "pending") {
+        if (!stream.sse || responseMode === "json") return // the client takes JSON only: nothing but the answer
+        startSse(stream)
+      }
+      writeEvent(stream, text)
+    }
+
+    const deliverAnswer = (stream: ResponseStream, id: JsonRpc.RequestId, message: JsonRpc.Message, text: string) => {
+      stream.pending.delete(id)
+      const last = stream.pending.size === 0
+      if (stream.mode === "pending" && (responseMode === "sse" ? !stream.sse : stream.json)) {
+        stream.mode = "json"
+        if (stream.batch) {
+          stream.parts.push(text)
+          if (!last) return
+          text = `[${stream.parts.join(",")}]`
+        }
+        const res = stream.res
+        stream.done = true
+        stream.session?.streams.delete(stream.id)
+        if (res !== undefined) {
+          reply(res, stream.stateless ? statelessStatus(message) : 200, text, sessionHeaders(stream))
+          stream.res = undefined
+        }
+        return
+      }
+      if (stream.mode === "pending" || stream.mode === "json") startSse(stream)
+      writeEvent(stream, text)
+      if (last) finishStream(stream)
+    }
+
+    /** Routes one outgoing message of a connection to the response it belongs to. */
+    const route = (
+      session: Session | undefined,
+      only: ResponseStream | undefined,
+      message: JsonRpc.Incoming,
+      sendOptions: Transport.SendOptions | undefined
+    ): Effect.Effect<void, Transport.TransportError | CodecError.UnencodableMessage> => {
+      const encoded = codec.encode(message)
+      if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+      const text = encoded.success
+      const first = Array.isArray(message) ? message[0] as JsonRpc.Message : message as JsonRpc.Message
+      if (session !== undefined && session.ended) {
+        return Effect.fail(new Transport.ConnectionClosed({ reason: "the session ended" }))
+      }
+      if (JsonRpc.isResponse(first)) {
+        const id = (first as { readonly id: JsonRpc.RequestId | null }).id
+        const stream = only ?? (id === null || session === undefined ? undefined : session.requestStreams.get(id))
+        if (session !== undefined && id !== null) session.requestStreams.delete(id)
+        if (stream === undefined || stream.done) {
+          // the request's stream is gone: keep the answer for a client that resumes the GET stream
+          if (session !== undefined) deliverMessage(session.standalone, text)
+          return Effect.void
+        }
+        if (session !== undefined && id !== null && id === session.initializeId) {
+          session.initializeId = undefined
+          if ("error" in first) session.ended = true
+        }
+        if (Array.isArray(message)) {
+          for (const m of message) if (JsonRpc.isResponse(m) && m.id !== null) stream.pending.delete(m.id)
+          stream.pending.add(id ?? "")
+        }
+        deliverAnswer(stream, id ?? "", first, text)
+        if (session !== undefined && session.ended && !session.legacy) endSession(session, "initialization failed")
+        return Effect.void
+      }
+      const related = sendOptions?.relatedRequestId
+      const target = only ??
+        (session === undefined
+          ? undefined
+          : session.legacy
+          ? session.standalone
+          : (related === undefined ? undefined : session.requestStreams.get(related)) ?? session.standalone)
+      if (target !== undefined && !target.done) deliverMessage(target, text)
+      return Effect.void
+    }
+
+    // ---- sessions -------------------------------------------------------------------------------------
+
+    const endSession = (session: Session, reason: string) => {
+      if (sessions.get(session.id) === session) sessions.delete(session.id)
+      session.ended = true
+      for (const stream of session.streams.values()) finishStream(stream)
+      finishStream(session.standalone)
+      session.requestStreams.clear()
+      session.events?.clear()
+      Queue.failCauseUnsafe(session.inbox, Cause.fail(new Transport.ConnectionClosed({ reason })))
+    }
+
+    const createSession = (isLegacy: boolean): Session | undefined => {
+      while (sessions.size >= maxSessions) {
+        // least recently used first: the map is kept in order of activity
+        const oldest = sessions.values().next().value
+        if (oldest === undefined) break
+        stats.sessionsEvicted++
+        endSession(oldest, "evicted: too many sessions")
+      }
+      const inbox = Effect.runSync(Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(inboxSize))
+      const session: Session = {
+        id: crypto.randomBytes(16).toString("hex"),
+        inbox,
+        streams: new Map(),
+        requestStreams: new Map(),
+        standalone: undefined as unknown as ResponseStream,
+        events: options.eventStore === false ? undefined : EventStore.make(options.eventStore),
+        lastActivity: now(),
+        protocolVersion: undefined,
+        initializeId: undefined,
+        ended: false,
+        legacy: isLegacy
+      }
+      ;(session as { standalone: ResponseStream }).standalone = newStream(undefined, session, { json: false, sse: true })
+      session.standalone.mode = "sse"
+      sessions.set(session.id, session)
+      stats.sessionsCreated++
+      const transport: Transport.Transport = {
+        incoming: Stream.fromQueue(inbox),
+        send: (message, sendOptions) => Effect.suspend(() => route(session, undefined, message, sendOptions)),
+        close: Effect.sync(() => {
+          if (!session.ended) endSession(session, "closed by the server")
+        }),
+        closeRequestStream: (id) =>
+          Effect.sync(() => {
+            const stream = session.requestStreams.get(id)
+            if (stream === undefined || stream.done || session.events === undefined || !stream.sse) return
+            // SEP-1699: end the response now; the client resumes with Last-Event-ID after `retry`
+            if (stream.mode !== "sse") startSse(stream)
+            const res = stream.res
+            stream.res = undefined
+            if (res !== undefined && !res.writableEnded) res.end(`retry: ${retryMs}\n\n`)
+          })
+      }
+      run(handle(transport).pipe(
+        Effect.ignoreCause,
+        Effect.ensuring(Effect.sync(() => {
+          if (!session.ended) endSession(session, "the connection ended")
+        }))
+      ))
+      return session
+    }
+
+    const touch = (session: Session) => {
+      session.lastActivity = now()
+      sessions.delete(session.id)
+      sessions.set(session.id, session)
+    }
+
+    // idle sessions expire; one sweeper for the server
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function*() {
+          yield* Effect.sleep(Duration.millis(Math.max(10, Math.min(idleMs / 4, 30_000))))
+          const at = now()
+          for (const session of [...sessions.values()]) {
+            if (at - session.lastActivity >= idleMs && session.requestStreams.size === 0) {
+              stats.sessionsExpired++
+              endSession(session, "expired after being idle")
+            }
+          }
+        })
+      )
+    )
+
+    // ---- requests -------------------------------------------------------------------------------------
+
+    const acceptOf = (request: http.IncomingMessage) => {
+      const accept = (header(request, "accept") ?? "").toLowerCase()
+      const any = accept === "" || accept.includes("*/*")
+      return { json: any || accept.includes("application/json"), sse: any || accept.includes("text/event-stream") }
+    }
+
+    const readBody = (request: http.IncomingMessage, res: http.ServerResponse, onBody: (body: Buffer) => void) => {
+      const length = Number(header(request, "content-length") ?? NaN)
+      if (Number.isFinite(length) && length > maxBodyBytes) {
+        stats.rejectedTooLarge++
+        reply(res, 413, failureText(null, ErrorCode.InvalidRequest, `Request body exceeds ${maxBodyBytes} bytes`), { connection: "close" })
+        request.resume()
+        return
+      }
+      const chunks: Array<Buffer> = []
+      let size = 0
+      let refused = false
+      request.on("data", (chunk: Buffer) => {
+        if (refused) return
+        size += chunk.length
+        if (size > maxBodyBytes) {
+          refused = true
+          chunks.length = 0
+          stats.rejectedTooLarge++
+          reply(res, 413, failureText(null, ErrorCode.InvalidRequest, `Request body exceeds ${maxBodyBytes} bytes`), { connection: "close" })
+          request.destroy()
+          return
+        }
+        chunks.push(chunk)
+      })
+      request.on("end", () => {
+        if (!refused) onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+      })
+      request.on("error", () => {})
+    }
+
+    const requestIds = (incoming: JsonRpc.Incoming): Array<JsonRpc.RequestId> => {
+      const all = Array.isArray(incoming) ? incoming as ReadonlyArray<JsonRpc.Message> : [incoming as JsonRpc.Message]
+      const ids: Array<JsonRpc.RequestId> = []
+      for (const m of all) if (JsonRpc.isRequest(m)) ids.push(m.id)
+      return ids
+    }
+
+    /** Hands a decoded POST to a session and binds its requests to this response. */
+    const postToSession = (
+      session: Session,
+      incoming: JsonRpc.Incoming,
+      request: http.IncomingMessage,
+      res: http.ServerResponse
+    ) => {
+      touch(session)
+      const ids = requestIds(incoming)
+      if (ids.length === 0) {
+        if (!Queue.offerUnsafe(session.inbox, Result.succeed(incoming))) {
+          stats.rejectedOverloaded++
+          return reply(res, 503, failureText(null, ErrorCode.Overloaded, "Session overloaded"), { "retry-after": "1" })
+        }
+        return reply(res, 202)
+      }
+      const stream = newStream(res, session, acceptOf(request), Array.isArray(incoming))
+      for (const id of ids) {
+        stream.pending.add(id)
+        session.requestStreams.set(id, stream)
+      }
+      session.streams.set(stream.id, stream)
+      res.on("close", () => {
+        // the client went away: the requests go on (2025: a disconnect is not a cancellation); their
+        // answers are kept in the event store for a client that resumes
+        if (stream.res === res) stream.res = undefined
+      })
+      if (!Queue.offerUnsafe(session.inbox, Result.succeed(incoming))) {
+        for (const id of ids) session.requestStreams.delete(id)
+        session.streams.delete(stream.id)
+        stats.rejectedOverloaded++
+        return reply(res, 503, failureText(ids[0]!, ErrorCode.Overloaded, "Session overloaded: retry later", { retryAfterMs: 1000 }), {
+          "retry-after": "1"
+        })
+      }
+    }
+
+    /** 2026-07-28: one request, one connection. */
+    const postStateless = (message: JsonRpc.Request, request: http.IncomingMessage, res: http.ServerResponse) => {
+      const stream = newStream(res, undefined, acceptOf(request), false, true)
+      stream.pending.add(message.id)
+      const inbox = Effect.runSync(Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(2))
+      Queue.offerUnsafe(inbox, Result.succeed(message))
+      res.on("close", () => {
+        if (!stream.done) {
+          // closing the response stream is the cancellation signal of this era
+          stream.done = true
+          stream.res = undefined
+          Queue.failCauseUnsafe(inbox, Cause.fail(new Transport.ConnectionClosed({ reason: "the client closed the request's stream" })))
+        }
+      })
+      const transport: Transport.Transport = {
+        incoming: Stream.fromQueue(inbox),
+        send: (outgoing, sendOptions) =>
+          Effect.suspend(() => {
+            if (stream.done) return Effect.fail(new Transport.ConnectionClosed({ reason: "the request's stream is closed" }))
+            const sent = route(undefined, stream, outgoing, sendOptions)
+            if (stream.done) Queue.endUnsafe(inbox)
+            return sent
+          }),
+        close: Effect.sync(() => {
+          Queue.endUnsafe(inbox)
+          if (!stream.done) finishStream(stream)
+        })
+      }
+      run(handle(transport).pipe(
+        Effect.ignoreCause,
+        Effect.ensuring(Effect.sync(() => {
+          if (!stream.done) {
+            stream.done = true
+            if (stream.res !== undefined) {
+              if (stream.res.headersSent) stream.res.end()
+              else reply(stream.res, 500, failureText(message.id, ErrorCode.InternalError, "The request ended without an answer"))
+            }
+          }
+        }))
+      ))
+    }
+
+    /** The checks of the 2026-07-28 request headers against the body; an error text, or undefined. */
+    const headerMismatch = (request: http.IncomingMessage, message: JsonRpc.Request | JsonRpc.Notification) => {
+      const params = isRecord(message.params) ? message.params : undefined
+      const meta = params !== undefined && isRecord(params._meta) ? params._meta : undefined
+      const bodyVersion = meta?.["io.modelcontextprotocol/protocolVersion"]
+      const headerVersion = header(request, "mcp-protocol-version")
+      if (headerVersion === undefined) return "the MCP-Protocol-Version header is required"
+      if (bodyVersion !== undefined && bodyVersion !== headerVersion) {
+        return `MCP-Protocol-Version header "${headerVersion}" does not match the body's "${String(bodyVersion)}"`
+      }
+      if (!JsonRpc.isRequest(message as JsonRpc.Message)) return undefined
+      const method = header(request, "mcp-method")
+      if (method === undefined) return "the Mcp-Method header is required"
+      if (method !== message.method) return `Mcp-Method header "${method}" does not match the body's "${message.method}"`
+      const named = message.method === "tools/call" || message.method === "prompts/get"
+        ? params?.name
+        : message.method === "resources/read"
+        ? params?.uri
+        : undefined
+      if (named !== undefined) {
+        const raw = header(request, "mcp-name")
+        if (raw === undefined) return "the Mcp-Name header is required"
+        const name = decodeHeaderValue(raw)
+        if (name === undefined) return "the Mcp-Name header is not valid base64"
+        if (name !== named) return `Mcp-Name header "${name}" does not match the body's "${String(named)}"`
+      }
+      return undefined
+    }
+
+    const onPost = (request: http.IncomingMessage, res: http.ServerResponse) => {
+      const contentType = (header(request, "content-type") ?? "").toLowerCase()
+      if (!contentType.includes("application/json")) {
+        request.resume()
+        return reply(res, 415, failureText(null, ErrorCode.InvalidRequest, "Content-Type must be application/json"))
+      }
+      const accept = acceptOf(request)
+      if (!accept.json && !accept.sse) {
+        request.resume()
+        return reply(res, 406, failureText(null, ErrorCode.InvalidRequest, "Accept must include application/json or text/event-stream"))
+      }
+      readBody(request, res, (body) => {
+        const decoded = codec.decodeBytes(body, { allowBatch: true })
+        if (Result.isFailure(decoded)) {
+          return reply(res, 400, JSON.stringify(CodecError.toResponse(decoded.failure)))
+        }
+        const incoming = decoded.success
+        const sessionId = header(request, "mcp-session-id")
+        const headerVersion = header(request, "mcp-protocol-version")
+        const first = Array.isArray(incoming) ? incoming[0] as JsonRpc.Message : incoming as JsonRpc.Message
+        const params = "params" in first && isRecord(first.params) ? first.params : undefined
+        const meta = params !== undefined && isRecord(params._meta) ? params._meta : undefined
+        const bodyVersion = meta?.["io.modelcontextprotocol/protocolVersion"]
+        const stateless = !Array.isArray(incoming) &&
+          ((headerVersion !== undefined && statelessVersions.includes(headerVersion)) ||
+            (typeof bodyVersion === "string" && !statefulVersions.includes(bodyVersion)))
+        if (stateless) {
+          // the stateless binding: sessions are ignored
+          if (JsonRpc.isResponse(first)) {
+            return reply(res, 400, failureText(null, ErrorCode.InvalidRequest, "This protocol version takes no responses from clients"))
+          }
+          const message = first as JsonRpc.Request | JsonRpc.Notification
+          const mismatch = headerMismatch(request, message)
+          const id = JsonRpc.isRequest(first) ? first.id : null
+          if (mismatch !== undefined) return reply(res, 400, failureText(id, ErrorCode.HeaderMismatch, `Header mismatch: ${mismatch}`))
+          if (id === null) return reply(res, 202)
+          if (meta === undefined || bodyVersion === undefined) {
+            return reply(res, 400, failureText(id, ErrorCode.InvalidParams, "params._meta must carry io.modelcontextprotocol/protocolVersion"))
+          }
+          return postStateless(first as JsonRpc.Request, request, res)
+        }
+        if (sessionId === undefined) {
+          if (JsonRpc.isRequest(first) && first.method === "initialize" && !Array.isArray(incoming)) {
+            const session = createSession(false)!
+            session.initializeId = first.id
+            const requested = params?.protocolVersion
+            session.protocolVersion = typeof requested === "string" ? requested : undefined
+            return postToSession(session, incoming, request, res)
+          }
+          if (headerVersion !== undefined && !statefulVersions.includes(headerVersion)) {
+            return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.UnsupportedProtocolVersion, "Unsupported protocol version", {
+              supported: [...statefulVersions, ...statelessVersions],
+              requested: headerVersion
+            }))
+          }
+          return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
+        }
+        const session = sessions.get(sessionId)
+        if (session === undefined || session.ended) {
+          return reply(res, 404, failureText(JsonRpc.isRequest(first) ? first.id : null, -32001, "Session not found"))
+        }
+        if (headerVersion !== undefined && !statefulVersions.includes(headerVersion)) {
+          return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version: ${headerVersion}`))
+        }
+        if (JsonRpc.isRequest(first) && first.method === "initialize") {
+          return reply(res, 400, failureText(first.id, ErrorCode.InvalidRequest, "The session is already initialized"))
+        }
+        return postToSession(session, incoming, request, res)
+      })
+    }
+
+    const openSse = (stream: ResponseStream, res: http.ServerResponse) => {
+      const previous = stream.res
+      stream.res = res
+      if (previous !== undefined && previous !== res && !previous.writableEnded) previous.end()
+      res.writeHead(200, {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache, no-transform",
+        "connection": "keep-alive",
+        "x-accel-buffering": "no",
+        ...sessionHeaders(stream)
+      })
+      res.flushHeaders()
+      res.on("close", () => {
+        if (stream.res === res) stream.res = undefined
+      })
+    }
+
+    const onGet = (request: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!acceptOf(request).sse) return reply(res, 406, failureText(null, ErrorCode.InvalidRequest, "Accept must include text/event-stream"))
+      const sessionId = header(request, "mcp-session-id")
+      if (sessionId === undefined) {
+        return reply(res, 405, failureText(null, ErrorCode.InvalidRequest, "GET needs an Mcp-Session-Id (this protocol version has no GET stream)"), {
+          allow: "POST, DELETE"
+        })
+      }
+      const session = sessions.get(sessionId)
+      if (session === undefined || session.ended) return reply(res, 404, failureText(null, -32001, "Session not found"))
+      touch(session)
+      const lastEventId = header(request, "last-event-id")
+      if (lastEventId !== undefined) {
+        const dot = lastEventId.lastIndexOf(".")
+        const streamId = dot === -1 ? lastEventId : lastEventId.slice(0, dot)
+        const seq = dot === -1 ? 0 : Number(lastEventId.slice(dot + 1))
+        const stream = streamId === session.standalone.id ? session.standalone : session.streams.get(streamId)
+        const missed = session.events?.after(streamId, Number.isFinite(seq) ? seq : 0) ?? []
+        if (stream === undefined) {
+          // a finished stream: replay what is left of it and end
+          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...{ "mcp-session-id": session.id } })
+          for (const e of missed) res.write(`id: ${e.streamId}.${e.seq}\nevent: message\ndata: ${e.text}\n\n`)
+          return res.end()
+        }
+        openSse(stream, res)
+        for (const e of missed) writeRaw(stream, `id: ${e.streamId}.${e.seq}\nevent: message\ndata: ${e.text}\n\n`)
+        stream.written = stream.seq
+        if (stream !== session.standalone && stream.pending.size === 0) finishStream(stream)
+        return
+      }
+      const standalone = session.standalone
+      if (standalone.res !== undefined && !standalone.res.writableEnded) {
+        return reply(res, 409, failureText(null, ErrorCode.InvalidRequest, "Conflict: only one GET stream per session"))
+      }
+      openSse(standalone, res)
+      // what was sent while no GET stream was open
+      for (const e of session.events?.after(standalone.id, standalone.written) ?? []) {
+        writeRaw(standalone, `id: ${e.streamId}.${e.seq}\nevent: message\ndata: ${e.text}\n\n`)
+      }
+      standalone.written = standalone.seq
+    }
+
+    const onDelete = (request: http.IncomingMessage, res: http.ServerResponse) => {
+      const sessionId = header(request, "mcp-session-id")
+      if (sessionId === undefined) {
+        return reply(res, 405, failureText(null, ErrorCode.InvalidRequest, "DELETE needs an Mcp-Session-Id"), { allow: "POST" })
+      }
+      const session = sessions.get(sessionId)
+      if (session === undefined || session.ended) return reply(res, 404, failureText(null, -32001, "Session not found"))
+      stats.sessionsDeleted++
+      endSession(session, "the client ended the session")
+      reply(res, 200)
+    }
+
+    // ---- the deprecated HTTP+SSE transport (2024-11-05) -----------------------------------------------
+
+    const onLegacySse = (res: http.ServerResponse) => {
+      const session = createSession(true)!
+      openSse(session.standalone, res)
+      res.on("close", () => endSession(session, "the SSE stream closed"))
+      writeRaw(session.standalone, `event: endpoint\ndata: ${legacy!.messagesPath}?sessionId=${session.id}\n\n`)
+    }
+
+    const onLegacyMessage = (request: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
+      const session = sessions.get(url.searchParams.get("sessionId") ?? "")
+      if (session === undefined || !session.legacy || session.ended) return reply(res, 404, failureText(null, -32001, "Session not found"))
+      readBody(request, res, (body) => {
+        const decoded = codec.decodeBytes(body, { allowBatch: true })
+        if (Result.isFailure(decoded)) return reply(res, 400, JSON.stringify(CodecError.toResponse(decoded.failure)))
+        touch(session)
+        if (!Queue.offerUnsafe(session.inbox, decoded)) {
+          stats.rejectedOverloaded++
+          return reply(res, 503, failureText(null, ErrorCode.Overloaded, "Session overloaded"), { "retry-after": "1" })
+        }
+        reply(res, 202)
+      })
+    }
+
+    // ---- the server -----------------------------------------------------------------------------------
+
+    const server = http.createServer((request, res) => {
+      res.on("error", () => {})
+      request.on("error", () => {})
+      const refused = HttpGuard.check(guard, request)
+      if (refused !== undefined) {
+        stats.rejectedHostOrOrigin++
+        request.resume()
+        return reply(res, 403, failureText(null, ErrorCode.InvalidRequest, `Forbidden: ${refused}`))
+      }
+      if (options.routes !== undefined && options.routes(request, res)) return
+      const url = new URL(request.url ?? "/", "http://localhost")
+      if (url.pathname === path) {
+        switch (request.method) {
+          case "POST":
+            return onPost(request, res)
+          case "GET":
+            return onGet(request, res)
+          case "DELETE":
+            return onDelete(request, res)
+          default:
+            request.resume()
+            return reply(res, 405, failureText(null, ErrorCode.InvalidRequest, "Method not allowed"), { allow: "GET, POST, DELETE" })
+        }
+      }
+      if (legacy !== undefined && url.pathname === legacy.ssePath && request.method === "GET") return onLegacySse(res)
+      if (legacy !== undefined && url.pathname === legacy.messagesPath && request.method === "POST") {
+        return onLegacyMessage(request, res, url)
+      }
+      request.resume()
+      reply(res, 404, failureText(null, ErrorCode.InvalidRequest, "Not found"))
+    })
+    server.headersTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.headersTimeout ?? Duration.seconds(10)))
+    server.requestTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(30)))
+    server.keepAliveTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.keepAliveTimeout ?? Duration.seconds(5)))
+    server.on("clientError", (_error, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+      else socket.destroy()
+    })
+
+    // SSE keep-alive comments so idle streams survive intermediaries
+    const keepAliveMs = Duration.toMillis(Duration.fromInputUnsafe(options.keepAliveInterval ?? Duration.seconds(15)))
+    const keepAlive = setInterval(() => {
+      for (const session of sessions.values()) {
+        const res = session.standalone.res
+        if (res !== undefined && !res.writableEnded) res.write(":\n\n")
+      }
+    }, keepAliveMs)
+    keepAlive.unref()
+
+    const address = yield* Effect.callback<{ address: string; port: number }, Transport.TransportFailure>((resume) => {
+      server.once("error", (error) =>
+        resume(Effect.fail(new Transport.TransportFailure({ detail: `cannot listen on ${host}:${options.port}: ${error.message}`, cause: error }))))
+      server.listen(options.port, host, () => resume(Effect.succeed(server.address() as { address: string; port: number })))
+    })
+    server.on("error", () => {})
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        clearInterval(keepAlive)
+        for (const session of [...sessions.values()]) endSession(session, "the server is shutting down")
+        yield* Effect.callback<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          server.closeAllConnections()
+        }).pipe(Effect.timeoutOption(Duration.seconds(5)))
+      })
+    )
+    const shownHost = address.address.includes(":") ? `[${address.address}]` : address.address
+    return {
+      host: address.address,
+      port: address.port,
+      url: `http://${shownHost}:${address.port}${path}`,
+      sessions: Effect.sync(() => sessions.size),
+      stats: Effect.sync(() => ({ ...stats }))
+    }
+  })
