@@ -216,19 +216,21 @@ export const toolWithProgress = Tool.make("test_tool_with_progress", {
 })
 
 /**
- * `test_reconnection` (SEP-1699): in the reference the Streamable HTTP transport closes the request's SSE
- * stream here and the client must reconnect to get the result. The definition only waits a little and
- * answers; closing the stream is a transport hook (see the report in apps/conformance).
+ * `test_reconnection` (SEP-1699): the tool ends its own response stream (`RequestContext.closeStream`) and
+ * answers a little later; the client must resume the stream with `Last-Event-ID` to get the result.
  */
 export const reconnection = Tool.make("test_reconnection", {
   description:
     "Tests SSE stream disconnection and client reconnection (SEP-1699). Server will close the stream mid-call and send the result after client reconnects.",
   input: NoArgs,
   handler: () =>
-    Effect.as(
-      Effect.sleep("100 millis"),
-      "Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure."
-    )
+    Effect.gen(function*() {
+      const context = yield* RequestContext.RequestContext
+      // ends the response stream now; the client resumes with Last-Event-ID after the retry hint
+      yield* context.closeStream
+      yield* Effect.sleep("100 millis")
+      return "Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure."
+    })
 })
 
 // ---- tools: asking the client (sampling, elicitation) -----------------------------------------------------

@@ -37,6 +37,7 @@ import { Transport } from "@effect-mcp/core"
 import { CodecError, ErrorCode, JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as EventStore from "./EventStore.ts"
 import * as HttpGuard from "./internal/httpGuard.ts"
+import * as McpHeaders from "./internal/mcpHeaders.ts"
 
 /** Server settings. */
 export interface Options {
@@ -117,16 +118,6 @@ const header = (request: http.IncomingMessage, name: string): string | undefined
   return Array.isArray(value) ? value[0] : value
 }
 
-/** Decodes the `=?base64?…?=` sentinel form of `Mcp-Name` / `Mcp-Param-*` values. */
-export const decodeHeaderValue = (value: string): string | undefined => {
-  if (value.startsWith("=?base64?") && value.endsWith("?=")) {
-    const encoded = value.slice(9, -2)
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) return undefined
-    return Buffer.from(encoded, "base64").toString("utf8")
-  }
-  return value
-}
-
 const failureText = (id: JsonRpc.RequestId | null, code: number, message: string, data?: unknown) =>
   JSON.stringify(JsonRpc.failure(id, code, message, data))
 
@@ -182,6 +173,8 @@ interface Session {
   protocolVersion: string | undefined
   initializeId: JsonRpc.RequestId | undefined
   ended: boolean
+  /** Whether the client came back after `initialize` (an unconfirmed session is evicted first). */
+  confirmed: boolean
   /** Legacy HTTP+SSE: every message goes to the GET stream. */
   readonly legacy: boolean
 }
@@ -416,8 +409,16 @@ export const serve = <E, R>(
 
     const createSession = (isLegacy: boolean): Session | undefined => {
       while (sessions.size >= maxSessions) {
-        // least recently used first: the map is kept in order of activity
-        const oldest = sessions.values().next().value
+        // sessions that never made a second request go first (a flood of initializes cannot push out the
+        // sessions in use), then the least recently used (the map is kept in order of activity)
+        let oldest: Session | undefined
+        for (const session of sessions.values()) {
+          if (!session.confirmed) {
+            oldest = session
+            break
+          }
+        }
+        oldest ??= sessions.values().next().value
         if (oldest === undefined) break
         stats.sessionsEvicted++
         endSession(oldest, "evicted: too many sessions")
@@ -434,6 +435,7 @@ export const serve = <E, R>(
         protocolVersion: undefined,
         initializeId: undefined,
         ended: false,
+        confirmed: false,
         legacy: isLegacy
       }
       ;(session as { standalone: ResponseStream }).standalone = newStream(undefined, session, { json: false, sse: true })
@@ -468,6 +470,7 @@ export const serve = <E, R>(
 
     const touch = (session: Session) => {
       session.lastActivity = now()
+      if (session.initializeId === undefined) session.confirmed = true
       sessions.delete(session.id)
       sessions.set(session.id, session)
     }
@@ -634,7 +637,7 @@ export const serve = <E, R>(
       if (named !== undefined) {
         const raw = header(request, "mcp-name")
         if (raw === undefined) return "the Mcp-Name header is required"
-        const name = decodeHeaderValue(raw)
+        const name = McpHeaders.decodeValue(raw)
         if (name === undefined) return "the Mcp-Name header is not valid base64"
         if (name !== named) return `Mcp-Name header "${name}" does not match the body's "${String(named)}"`
       }

@@ -21,3 +21,6 @@ export * as StreamableHttpServer from "./StreamableHttpServer.ts"
 
 /** The bounded per-session store of SSE events that makes streams resumable. @since 0.1.0 */
 export * as EventStore from "./EventStore.ts"
+
+/** Streamable HTTP, client side (both eras, session recovery, stream resumption). @since 0.1.0 */
+export * as StreamableHttpClient from "./StreamableHttpClient.ts"

@@ -1,0 +1,223 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as http from "node:http"
+import { McpClient } from "@effect-mcp/client"
+import { McpServer, RequestContext, Tool } from "@effect-mcp/server"
+import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import * as SampleServer from "../../../apps/sample/src/SampleServer.ts"
+import * as StreamableHttpClient from "../src/StreamableHttpClient.ts"
+import * as StreamableHttpServer from "../src/StreamableHttpServer.ts"
+
+const withServer = (options: Partial<StreamableHttpServer.Options> = {}) =>
+  Effect.gen(function*() {
+    const server = yield* SampleServer.make
+    return yield* StreamableHttpServer.serve({ port: 0, ...options }, server.serve)
+  })
+
+interface Reply {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  readonly body: string
+}
+
+/** One raw HTTP request (the test's own minimal client). */
+const send = (
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: string
+): Effect.Effect<Reply> =>
+  Effect.promise(() =>
+    new Promise<Reply>((resolve, reject) => {
+      const request = http.request(url, { method, headers }, (res) => {
+        let text = ""
+        res.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }))
+      })
+      request.on("error", reject)
+      request.end(body)
+    })
+  )
+
+const json = { "content-type": "application/json", accept: "application/json, text/event-stream" }
+const initialize = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+})
+const meta2026 = {
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientCapabilities": {}
+}
+const headers2026 = (method: string, name?: string): Record<string, string> => ({
+  ...json,
+  "mcp-protocol-version": "2026-07-28",
+  "mcp-method": method,
+  ...(name === undefined ? {} : { "mcp-name": name })
+})
+
+describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
+  it.live("our client serves both eras through our server: calls, progress over SSE, several clients at once", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer()
+      const clients = yield* Effect.forEach(["2026-07-28", "2025-11-25", "2025-03-26"] as const, (revision) =>
+        Effect.flatMap(StreamableHttpClient.connect({ url: listening.url }), (transport) =>
+          McpClient.connect(transport, { info: { name: `c-${revision}`, version: "1" }, revisions: [revision] })))
+      expect(clients.map((c) => c.server.revision)).toEqual(["2026-07-28", "2025-11-25", "2025-03-26"])
+      const results = yield* Effect.forEach(clients, (c, i) => c.callTool("echo", { message: `http ${i}` }), { concurrency: "unbounded" })
+      expect(results.map((r) => r.content[0])).toEqual([0, 1, 2].map((i) => ({ type: "text", text: `http ${i}` })))
+      // stateful sessions: the 2026 client made none
+      expect(yield* listening.sessions).toBe(2)
+      for (const client of clients) {
+        const progress: Array<number> = []
+        const result = yield* client.callTool("countdown", { seconds: 1 }, {
+          onProgress: (p) => Effect.sync(() => progress.push(p.progress))
+        })
+        expect(result.content[0]).toMatchObject({ type: "text" })
+        expect(progress.length).toBeGreaterThan(0)
+      }
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("FM-29 Host and Origin are checked (403), failing closed for a non-loopback bind with no lists", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer()
+      const evilHost = yield* send(listening.url, "POST", { ...json, host: "evil.example.com" }, initialize)
+      expect(evilHost.status).toBe(403)
+      const evilOrigin = yield* send(listening.url, "POST", { ...json, origin: "http://evil.example.com" }, initialize)
+      expect(evilOrigin.status).toBe(403)
+      const localOrigin = yield* send(listening.url, "POST", { ...json, origin: `http://localhost:${listening.port}` }, initialize)
+      expect(localOrigin.status).toBe(200)
+      // bound to every interface with no allow-list: nothing passes
+      const open = yield* withServer({ host: "0.0.0.0" })
+      const refused = yield* send(`http://127.0.0.1:${open.port}/mcp`, "POST", json, initialize)
+      expect(refused.status).toBe(403)
+      expect((yield* open.stats).rejectedHostOrOrigin).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("an oversize body gets 413 before it is read; bad JSON gets 400 with a parse error; the server lives", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer({ maxBodyBytes: 1024 })
+      const big = yield* send(listening.url, "POST", json, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { pad: "x".repeat(5000) } }))
+      expect(big.status).toBe(413)
+      const bad = yield* send(listening.url, "POST", json, "{not json")
+      expect(bad.status).toBe(400)
+      expect(JSON.parse(bad.body).error.code).toBe(-32700)
+      const ok = yield* send(listening.url, "POST", json, initialize)
+      expect(ok.status).toBe(200)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("sessions: minted ids, 404 for unknown, DELETE ends one, idle ones expire and are freed", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer({ sessionIdleTimeout: "300 millis" })
+      const a = yield* send(listening.url, "POST", json, initialize)
+      const id = a.headers["mcp-session-id"] as string
+      expect(id).toMatch(/^[0-9a-f]{32}$/)
+      const unknown = yield* send(listening.url, "POST", { ...json, "mcp-session-id": "nope" }, JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }))
+      expect(unknown.status).toBe(404)
+      const deleted = yield* send(listening.url, "DELETE", { "mcp-session-id": id })
+      expect(deleted.status).toBe(200)
+      const after = yield* send(listening.url, "POST", { ...json, "mcp-session-id": id }, JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping" }))
+      expect(after.status).toBe(404)
+      yield* send(listening.url, "POST", json, initialize)
+      expect(yield* listening.sessions).toBe(1)
+      yield* Effect.sleep("700 millis")
+      expect(yield* listening.sessions).toBe(0)
+      expect((yield* listening.stats).sessionsExpired).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("a flood of 2,000 session creations stays within the cap; sessions in use are not pushed out", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer({ maxSessions: 50 })
+      const kept = yield* send(listening.url, "POST", json, initialize)
+      const keptId = kept.headers["mcp-session-id"] as string
+      yield* send(listening.url, "POST", { ...json, "mcp-session-id": keptId }, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }))
+      for (let round = 0; round < 20; round++) {
+        yield* Effect.forEach(Array.from({ length: 100 }), () => send(listening.url, "POST", json, initialize), { concurrency: 20 })
+        // the session in use stays recent
+        yield* send(listening.url, "POST", { ...json, "mcp-session-id": keptId }, JSON.stringify({ jsonrpc: "2.0", id: round + 10, method: "ping" }))
+        expect(yield* listening.sessions).toBeLessThanOrEqual(50)
+      }
+      const stats = yield* listening.stats
+      expect(stats.sessionsCreated).toBe(2001)
+      expect(stats.sessionsEvicted).toBe(2001 - 50)
+      const ping = yield* send(listening.url, "POST", { ...json, "mcp-session-id": keptId }, JSON.stringify({ jsonrpc: "2.0", id: 99, method: "ping" }))
+      expect(ping.status).toBe(200)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 60_000)
+
+  it.live("2026-07-28: headers are checked against the body (-32020, 400), unknown methods are 404, GET is 405", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer()
+      const call = (params: Record<string, unknown>) =>
+        JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { ...params, _meta: meta2026 } })
+      const ok = yield* send(listening.url, "POST", headers2026("tools/call", "echo"), call({ name: "echo", arguments: { message: "m" } }))
+      expect(ok.status).toBe(200)
+      expect(JSON.parse(ok.body).result.content[0].text).toBe("m")
+      const base64 = yield* send(listening.url, "POST", headers2026("tools/call", `=?base64?${Buffer.from("echo").toString("base64")}?=`), call({ name: "echo", arguments: { message: "m" } }))
+      expect(base64.status).toBe(200)
+      const wrongName = yield* send(listening.url, "POST", headers2026("tools/call", "add"), call({ name: "echo", arguments: { message: "m" } }))
+      expect(wrongName.status).toBe(400)
+      expect(JSON.parse(wrongName.body).error).toMatchObject({ code: -32020 })
+      expect(JSON.parse(wrongName.body).id).toBe(7)
+      const noMethod = yield* send(listening.url, "POST", { ...json, "mcp-protocol-version": "2026-07-28" }, call({ name: "echo" }))
+      expect(JSON.parse(noMethod.body).error.code).toBe(-32020)
+      const unknown = yield* send(listening.url, "POST", headers2026("nope/nope"), JSON.stringify({ jsonrpc: "2.0", id: 8, method: "nope/nope", params: { _meta: meta2026 } }))
+      expect(unknown.status).toBe(404)
+      expect(JSON.parse(unknown.body).error.code).toBe(-32601)
+      const get = yield* send(listening.url, "GET", { accept: "text/event-stream" })
+      expect(get.status).toBe(405)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("2026-07-28: closing the response stream cancels the request (the handler is interrupted)", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer()
+      const client = yield* Effect.flatMap(StreamableHttpClient.connect({ url: listening.url }), (t) =>
+        McpClient.connect(t, { info: { name: "c", version: "1" }, revisions: ["2026-07-28"] }))
+      const fiber = yield* Effect.forkChild(client.callTool("countdown", { seconds: 30 }))
+      yield* Effect.sleep("300 millis")
+      yield* Fiber.interrupt(fiber)
+      // the server still serves, and nothing is left in flight
+      expect((yield* client.callTool("echo", { message: "after" })).content[0]).toMatchObject({ text: "after" })
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("the client re-initializes when its session expires (404) and carries on", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer({ sessionIdleTimeout: "200 millis" })
+      const client = yield* Effect.flatMap(StreamableHttpClient.connect({ url: listening.url, standaloneStream: false }), (t) =>
+        McpClient.connect(t, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] }))
+      expect((yield* client.callTool("echo", { message: "one" })).content[0]).toMatchObject({ text: "one" })
+      yield* Effect.sleep("600 millis")
+      expect(yield* listening.sessions).toBe(0)
+      expect((yield* client.callTool("echo", { message: "two" })).content[0]).toMatchObject({ text: "two" })
+      expect((yield* listening.stats).sessionsCreated).toBe(2)
+      expect(yield* listening.sessions).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("a stream the server ends on purpose is resumed with Last-Event-ID and nothing is lost (SEP-1699)", () =>
+    Effect.gen(function*() {
+      const poll = Tool.make("poll", {
+        description: "Ends its response stream, then reports progress and answers",
+        input: Schema.Struct({}),
+        handler: () =>
+          Effect.gen(function*() {
+            const context = yield* RequestContext.RequestContext
+            yield* context.progress(1, 3)
+            yield* context.closeStream
+            yield* Effect.sleep("100 millis")
+            yield* context.progress(2, 3)
+            yield* context.progress(3, 3)
+            return "polled"
+          })
+      })
+      const server = yield* McpServer.make({ info: { name: "poll", version: "1" }, tools: [poll] })
+      const listening = yield* StreamableHttpServer.serve({ port: 0, retryMs: 20 }, server.serve)
+      const client = yield* Effect.flatMap(StreamableHttpClient.connect({ url: listening.url, standaloneStream: false }), (t) =>
+        McpClient.connect(t, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] }))
+      const progress: Array<number> = []
+      const result = yield* client.callTool("poll", {}, { onProgress: (p) => Effect.sync(() => progress.push(p.progress)) })
+      expect(result.content[0]).toMatchObject({ text: "polled" })
+      expect(progress).toEqual([1, 2, 3])
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+})
