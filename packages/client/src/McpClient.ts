@@ -209,6 +209,20 @@ const asRecord = (method: string) => (u: unknown): Effect.Effect<Record<string, 
 
 type RemoteOrUnsupported = ProtocolError.RemoteError | UnsupportedRevision
 
+/**
+ * SEP-1034: an accepted form elicitation gets the schema's `default` for every field the user left out, so a
+ * handler that returns partial (or empty) content still answers with a complete form.
+ */
+export const applyDefaults = (params: Record<string, unknown>, result: Record<string, unknown>): Record<string, unknown> => {
+  const schema = params.requestedSchema
+  if (result.action !== "accept" || !isRecord(schema) || !isRecord(schema.properties)) return result
+  const content: Record<string, unknown> = isRecord(result.content) ? { ...result.content } : {}
+  for (const [name, property] of Object.entries(schema.properties)) {
+    if (!(name in content) && isRecord(property) && property.default !== undefined) content[name] = property.default
+  }
+  return { ...result, content }
+}
+
 /** Connects over a transport: negotiates the era and revision, then returns the client. */
 export const connect = (
   transport: Transport.Transport,
@@ -235,7 +249,9 @@ export const connect = (
         case "sampling/createMessage":
           return handlers.sampling ? handlers.sampling(params) : notSupported(method)
         case "elicitation/create":
-          return handlers.elicitation ? handlers.elicitation(params) : notSupported(method)
+          return handlers.elicitation
+            ? Effect.map(handlers.elicitation(params), (result) => applyDefaults(params, result))
+            : notSupported(method)
         case "roots/list":
           return handlers.roots ? Effect.map(handlers.roots, (roots) => ({ roots })) : notSupported(method)
         default:
@@ -304,7 +320,10 @@ export const connect = (
 
     const modern = (revision: Revision.Revision) =>
       Effect.flatMap(discover(revision), asRecord("server/discover")).pipe(
-        Effect.map((result): ServerDescription => {
+        Effect.map((result): ServerDescription | undefined => {
+          // a modern server lists its versions; any other answer (an empty result from a legacy server that
+          // answers unknown methods with {}) means a legacy server
+          if (!Array.isArray(result.supportedVersions)) return undefined
           const meta = isRecord(result._meta) ? result._meta : {}
           return {
             revision,
@@ -332,7 +351,8 @@ export const connect = (
           }
           // anything else identifies a legacy server
           return legacy
-        })
+        }),
+        Effect.flatMap((described) => described === undefined ? legacy : Effect.succeed(described))
       )
 
     // ---- calls --------------------------------------------------------------------------------------------

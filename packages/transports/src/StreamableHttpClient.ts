@@ -51,7 +51,27 @@ export interface ClientOptions {
   readonly standaloneStream?: boolean
   /** Messages held for the application before the transport fails as overrun (default 4,096). */
   readonly inboxCapacity?: number
+  /** Authorization (e.g. an OAuth client): headers for every request, and what to do on 401/403. */
+  readonly authorization?: Authorization
 }
+
+/** A 401 or 403 from the server, with its `WWW-Authenticate` challenge. */
+export interface Challenge {
+  readonly status: number
+  readonly wwwAuthenticate: string | undefined
+  readonly url: URL
+}
+
+/** The hook an authorization client (OAuth 2.1) plugs into the transport. */
+export interface Authorization {
+  /** Headers to send now (e.g. `authorization: Bearer …`); called at start and after each challenge. */
+  readonly headers: Effect.Effect<Readonly<Record<string, string>>, unknown>
+  /** Handles a challenge (obtains or upgrades a token); `true` means retry the request. */
+  readonly challenge: (challenge: Challenge) => Effect.Effect<boolean, unknown>
+}
+
+/** Challenges answered per message before the transport gives up (a server that never accepts a token). */
+const MAX_AUTH_ATTEMPTS = 3
 
 const STATEFUL = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
 
@@ -100,7 +120,13 @@ export const connect = (
     const toolHeaders = new Map<string, ReadonlyArray<McpHeaders.ParamHeader>>()
     const active = new Set<http.ClientRequest>()
 
-    const extraHeaders = () => (typeof options.headers === "function" ? options.headers() : options.headers ?? {})
+    let authHeaders: Readonly<Record<string, string>> = options.authorization === undefined
+      ? {}
+      : yield* Effect.orElseSucceed(options.authorization.headers, () => ({}))
+    const extraHeaders = () => ({
+      ...(typeof options.headers === "function" ? options.headers() : options.headers ?? {}),
+      ...authHeaders
+    })
 
     // ---- incoming ---------------------------------------------------------------------------------------
 
@@ -344,7 +370,8 @@ export const connect = (
       message: JsonRpc.Incoming,
       text: string,
       onSent: (error: Transport.TransportError | undefined) => void,
-      retried = false
+      retried = false,
+      authAttempts = 0
     ) => {
       const first = (Array.isArray(message) ? message[0] : message) as JsonRpc.Message
       const version = statelessVersion(first)
@@ -389,6 +416,26 @@ export const connect = (
         if (version === undefined && typeof response.headers["mcp-session-id"] === "string") {
           sessionId = response.headers["mcp-session-id"]
         }
+        const authorization = options.authorization
+        if ((status === 401 || status === 403) && authorization !== undefined && authAttempts < MAX_AUTH_ATTEMPTS) {
+          body.resume()
+          const wwwAuthenticate = response.headers["www-authenticate"]
+          const answer = authorization.challenge({ status, wwwAuthenticate, url }).pipe(
+            Effect.flatMap((retry) => retry ? Effect.map(authorization.headers, (h) => h) : Effect.succeed(undefined))
+          )
+          Effect.runCallback(answer, {
+            onExit: (exit) => {
+              if (exit._tag === "Success" && exit.value !== undefined) {
+                authHeaders = exit.value
+                return post(message, text, onSent, retried, authAttempts + 1)
+              }
+              const reason = exit._tag === "Failure" ? `authorization failed: ${Cause.pretty(exit.cause).split("\n")[0]}` : `HTTP ${status}: not authorized`
+              failOpen(ids, ErrorCode.InvalidRequest, reason)
+              onSent(ids.length > 0 ? undefined : new Transport.TransportFailure({ detail: reason }))
+            }
+          })
+          return
+        }
         if (status === 404 && sessionId !== undefined && version === undefined && !retried && initializeRequest !== undefined &&
           !(JsonRpc.isRequest(first) && first.method === "initialize")) {
           // the session is gone: a new handshake, then the same message again
@@ -398,7 +445,7 @@ export const connect = (
               for (const id of ids) methods.delete(id)
               return onSent(reinitError)
             }
-            post(message, text, onSent, true)
+            post(message, text, onSent, true, authAttempts)
           })
         }
         if (status === 202) {

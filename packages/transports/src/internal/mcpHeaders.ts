@@ -33,7 +33,7 @@ export interface ParamHeader {
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
-const PRIMITIVE = new Set(["string", "integer", "boolean", "number"])
+const PRIMITIVE = new Set(["string", "integer", "boolean"])
 
 /**
  * The annotations of a tool's input schema, or why the tool must be rejected. Annotations are honoured only
