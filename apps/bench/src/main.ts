@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [codec|schema|stdio|all] [--quick] [--write]`: runs benchmarks side by side with their baselines in
+ * `pnpm bench [codec|schema|stdio|network|all] [--quick] [--write]`: runs benchmarks side by side with their baselines in
  * the same run, prints the report, and with `--write` updates `docs/benchmarks.md`.
  */
 import * as fs from "node:fs"
@@ -12,7 +12,7 @@ const write = args.includes("--write")
 const which = args.find((a) => !a.startsWith("--")) ?? "all"
 
 if (args.includes("--help")) {
-  process.stdout.write("usage: pnpm bench [codec|schema|stdio|all] [--quick] [--write]\n")
+  process.stdout.write("usage: pnpm bench [codec|schema|stdio|network|all] [--quick] [--write]\n")
   process.exit(0)
 }
 
@@ -33,6 +33,11 @@ if (which === "stdio" || which === "all") {
     // the same work after a long warm-up: steady state, once V8 and Effect's JIT schema compiler have settled
     sections.push((await runStdioServers({ calls: 20_000, warmup: 30_000, rounds: 1, title: "steady state (30,000 warm-up calls)" })).markdown)
   }
+}
+
+if (which === "network" || which === "all") {
+  const { runNetworkServers } = await import("./NetworkServers.ts")
+  sections.push((await runNetworkServers(quick ? { calls: 1_000, warmup: 200, rounds: 1 } : { calls: 5_000, warmup: 500, rounds: 3 })).markdown)
 }
 
 const report = [

@@ -36,6 +36,7 @@ const usage = (): string => {
     "  --transport ws       WebSocket at ws://HOST:PORT/mcp (default port 3334; browser origins: localhost only)",
     "  --transport http     Streamable HTTP at http://HOST:PORT/mcp, both protocol eras (default port 3335;",
     "                       Host and Origin: localhost only)",
+    "  --http-response M    how HTTP requests are answered: auto (JSON unless something streams first), json, sse",
     "  --decode             instead, decode NDJSON (one JSON-RPC message per line) on stdin into one JSON line",
     "                       per frame: {\"ok\":true,\"kind\":...} or {\"ok\":false,\"error\":{...,\"mode\":\"FM-xx\"},...}",
     "  --max-frame-bytes N  largest frame accepted (default 4194304, or MCP_MAX_FRAME_BYTES)",
@@ -108,7 +109,11 @@ const serve = Effect.gen(function*() {
       return yield* Effect.fail(new Error(`--port must be a port number`))
     }
     const server = yield* SampleServer.make
-    const listening = yield* StreamableHttpServer.serve({ port, host: flagValue(args, "--host") ?? "127.0.0.1" }, server.serve)
+    const response = flagValue(args, "--http-response") ?? "auto"
+    if (response !== "auto" && response !== "json" && response !== "sse") {
+      return yield* Effect.fail(new Error(`--http-response must be auto, json or sse`))
+    }
+    const listening = yield* StreamableHttpServer.serve({ port, host: flagValue(args, "--host") ?? "127.0.0.1", response }, server.serve)
     yield* Effect.logInfo(`effect-mcp sample server: Streamable HTTP on ${listening.url} (Ctrl-C to stop)`)
     return yield* Effect.never
   }
