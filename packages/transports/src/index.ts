@@ -24,3 +24,6 @@ export * as EventStore from "./EventStore.ts"
 
 /** Streamable HTTP, client side (both eras, session recovery, stream resumption). @since 0.1.0 */
 export * as StreamableHttpClient from "./StreamableHttpClient.ts"
+
+/** Reconnection with full-jitter backoff for any client transport, with observable state. @since 0.1.0 */
+export * as ReconnectingTransport from "./ReconnectingTransport.ts"
