@@ -85,9 +85,11 @@ export const defaultRetry: Schedule.Schedule<unknown, CallError, never, never> =
 
 /** Is this failure transient (worth a retry of a call that is safe to repeat)? */
 export const isTransient = (error: CallError): boolean =>
-  error._tag === "RequestTimedOut" || error._tag === "Overloaded" ||
+  error._tag === "RequestTimedOut" || error._tag === "Overloaded" || error._tag === "TransportFailure" ||
   (error._tag === "RemoteError" &&
-    (error.code === ErrorCode.Overloaded || error.code === ErrorCode.Unavailable || error.code === ErrorCode.RequestTimeout))
+    (error.code === ErrorCode.Overloaded || error.code === ErrorCode.Unavailable || error.code === ErrorCode.RequestTimeout ||
+      // a lost connection (ReconnectingTransport, FM-07)
+      error.code === ErrorCode.ConnectionClosed))
 
 /** What a 2026-07-28 subscription asks for (`subscriptions/listen`). */
 export interface SubscriptionFilter {

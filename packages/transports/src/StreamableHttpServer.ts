@@ -812,7 +812,12 @@ export const serve = <E, R>(
 
     // ---- the server -----------------------------------------------------------------------------------
 
-    const server = http.createServer((request, res) => {
+    const headersTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.headersTimeout ?? Duration.seconds(10)))
+    const requestTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(30)))
+    const server = http.createServer({
+      // slow clients are checked this often (Node's default, 30 s, lets a slowloris hold a socket that long)
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 2)))
+    }, (request, res) => {
       res.on("error", () => {})
       request.on("error", () => {})
       const refused = HttpGuard.check(guard, request)
@@ -843,12 +848,15 @@ export const serve = <E, R>(
       request.resume()
       reply(res, 404, failureText(null, ErrorCode.InvalidRequest, "Not found"))
     })
-    server.headersTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.headersTimeout ?? Duration.seconds(10)))
-    server.requestTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(30)))
+    server.headersTimeout = headersTimeoutMs
+    server.requestTimeout = requestTimeoutMs
     server.keepAliveTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.keepAliveTimeout ?? Duration.seconds(5)))
-    server.on("clientError", (_error, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+    server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+      // malformed requests get 400; slow ones (header or body timeout) 408; either way the socket goes
+      const status = error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request"
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, () => socket.destroy())
       else socket.destroy()
+      setTimeout(() => socket.destroy(), 1_000).unref()
     })
 
     // SSE keep-alive comments so idle streams survive intermediaries

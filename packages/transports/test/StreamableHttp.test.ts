@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as http from "node:http"
+import * as net from "node:net"
 import { McpClient } from "@effect-mcp/client"
 import { McpServer, RequestContext, Tool } from "@effect-mcp/server"
 import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
@@ -219,5 +220,102 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
       const result = yield* client.callTool("poll", {}, { onProgress: (p) => Effect.sync(() => progress.push(p.progress)) })
       expect(result.content[0]).toMatchObject({ text: "polled" })
       expect(progress).toEqual([1, 2, 3])
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("a slowloris client (headers never finished, or a body trickled) is cut off; others are served meanwhile", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer({ headersTimeout: "300 millis", requestTimeout: "600 millis" })
+      const cutAfter = (payload: string, trickle: boolean) =>
+        Effect.promise(() =>
+          new Promise<number>((resolve) => {
+            const started = Date.now()
+            const socket = net.connect(listening.port, "127.0.0.1")
+            socket.on("error", () => {})
+            socket.resume()
+            socket.on("close", () => resolve(Date.now() - started))
+            socket.write(payload)
+            const timer = trickle ? setInterval(() => socket.write("x"), 100) : undefined
+            socket.on("close", () => timer && clearInterval(timer))
+            setTimeout(() => socket.destroy(), 10_000)
+          })
+        )
+      const [headers, ok] = yield* Effect.all([
+        cutAfter(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `, false),
+        // a normal client is served while the slow one hangs on
+        Effect.delay(send(listening.url, "POST", json, initialize), "100 millis")
+      ], { concurrency: "unbounded" })
+      expect(ok.status).toBe(200)
+      const body = yield* cutAfter(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`, true)
+      expect(headers).toBeLessThan(5_000)
+      expect(body).toBeLessThan(5_000)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 20_000)
+
+  it.live("the GET stream carries server-initiated messages and replays what was sent while it was down", () =>
+    Effect.gen(function*() {
+      const server = yield* SampleServer.make
+      const listening = yield* StreamableHttpServer.serve({ port: 0 }, server.serve)
+      const init = yield* send(listening.url, "POST", json, initialize)
+      const id = init.headers["mcp-session-id"] as string
+      const session = { ...json, "mcp-session-id": id, "mcp-protocol-version": "2025-11-25" }
+      yield* send(listening.url, "POST", session, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }))
+      // no GET stream open: the change is kept for it
+      yield* server.removeTool("add")
+      yield* Effect.sleep("50 millis")
+      const events = yield* Effect.promise(() =>
+        new Promise<string>((resolve) => {
+          const request = http.request(listening.url, { method: "GET", headers: { accept: "text/event-stream", "mcp-session-id": id } }, (res) => {
+            let text = ""
+            res.setEncoding("utf8").on("data", (d: string) => {
+              text += d
+              if (text.includes("list_changed")) {
+                request.destroy()
+                resolve(text)
+              }
+            })
+          })
+          request.end()
+          setTimeout(() => {
+            request.destroy()
+            resolve("")
+          }, 3_000)
+        })
+      )
+      expect(events).toContain("notifications/tools/list_changed")
+      expect(events).toMatch(/id: [0-9a-f]+\.\d+/)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("the deprecated HTTP+SSE transport (2024-11-05) serves a session when enabled, and is off by default", () =>
+    Effect.gen(function*() {
+      const off = yield* withServer()
+      const refused = yield* send(`http://127.0.0.1:${off.port}/sse`, "GET", { accept: "text/event-stream" })
+      expect(refused.status).toBe(404)
+      const listening = yield* withServer({ legacySse: true })
+      const answer = yield* Effect.promise(() =>
+        new Promise<string>((resolve) => {
+          const request = http.request(`http://127.0.0.1:${listening.port}/sse`, { headers: { accept: "text/event-stream" } }, (res) => {
+            let text = ""
+            let posted = false
+            res.setEncoding("utf8").on("data", (d: string) => {
+              text += d
+              const endpoint = /event: endpoint\ndata: (\S+)/.exec(text)
+              if (endpoint !== null && !posted) {
+                posted = true
+                const post = http.request(`http://127.0.0.1:${listening.port}${endpoint[1]}`, { method: "POST", headers: { "content-type": "application/json" } })
+                post.end(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2024-11-05", capabilities: {}, clientInfo: { name: "old", version: "1" } } }))
+              }
+              if (text.includes("\"id\":1")) {
+                request.destroy()
+                resolve(text)
+              }
+            })
+          })
+          request.end()
+          setTimeout(() => {
+            request.destroy()
+            resolve("")
+          }, 5_000)
+        })
+      )
+      expect(answer).toContain("\"protocolVersion\":\"2024-11-05\"")
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 })
