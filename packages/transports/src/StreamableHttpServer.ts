@@ -216,6 +216,7 @@ export const serve = <E, R>(
         messagesPath: (options.legacySse === true ? undefined : options.legacySse.messagesPath) ?? "/messages"
       }
     const sessions = new Map<string, Session>()
+    let nextStreamId = 1
     const stats = {
       sessionsCreated: 0,
       sessionsExpired: 0,
@@ -244,7 +245,8 @@ export const serve = <E, R>(
       batch = false,
       stateless = false
     ): ResponseStream => ({
-      id: crypto.randomBytes(8).toString("hex"),
+      // stream ids name a stream within its session (whose id is the secret): a counter will do
+      id: (nextStreamId++).toString(36),
       res,
       mode: "pending",
       pending: new Set(),
@@ -827,8 +829,10 @@ export const serve = <E, R>(
         return reply(res, 403, failureText(null, ErrorCode.InvalidRequest, `Forbidden: ${refused}`))
       }
       if (options.routes !== undefined && options.routes(request, res)) return
-      const url = new URL(request.url ?? "/", "http://localhost")
-      if (url.pathname === path) {
+      const target = request.url ?? "/"
+      const query = target.indexOf("?")
+      const pathname = query === -1 ? target : target.slice(0, query)
+      if (pathname === path) {
         switch (request.method) {
           case "POST":
             return onPost(request, res)
@@ -841,9 +845,9 @@ export const serve = <E, R>(
             return reply(res, 405, failureText(null, ErrorCode.InvalidRequest, "Method not allowed"), { allow: "GET, POST, DELETE" })
         }
       }
-      if (legacy !== undefined && url.pathname === legacy.ssePath && request.method === "GET") return onLegacySse(res)
-      if (legacy !== undefined && url.pathname === legacy.messagesPath && request.method === "POST") {
-        return onLegacyMessage(request, res, url)
+      if (legacy !== undefined && pathname === legacy.ssePath && request.method === "GET") return onLegacySse(res)
+      if (legacy !== undefined && pathname === legacy.messagesPath && request.method === "POST") {
+        return onLegacyMessage(request, res, new URL(target, "http://localhost"))
       }
       request.resume()
       reply(res, 404, failureText(null, ErrorCode.InvalidRequest, "Not found"))

@@ -281,7 +281,7 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
         })
       )
       expect(events).toContain("notifications/tools/list_changed")
-      expect(events).toMatch(/id: [0-9a-f]+\.\d+/)
+      expect(events).toMatch(/id: [0-9a-z]+\.\d+/)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
   it.live("the deprecated HTTP+SSE transport (2024-11-05) serves a session when enabled, and is off by default", () =>
