@@ -5,8 +5,8 @@
  * It mirrors the suite's reference "everything server" (`examples/servers/typescript/everything-server.ts`):
  * the same tool, resource and prompt names, the same texts and argument schemas, the same elicitation and
  * sampling requests. Where the reference hand-writes 2026-07-28 (MRTR) results, this server writes one handler
- * with `RequestContext.ask` and lets `McpServer` turn the ask into a server-to-client request (2025-era
- * sessions) or an `input_required` result (2026-07-28). The tasks-extension fixtures the `tasks/*` scenarios
+ * with `RequestContext.ask` / `askAll` (with the reference's input keys) and lets `McpServer` turn the asks into
+ * server-to-client requests (2025-era sessions) or an `input_required` result (2026-07-28). The tasks-extension fixtures the `tasks/*` scenarios
  * name (`greet`, `slow_compute`, `failing_job`, `protocol_error_job`, `confirm_delete`, `multi_input`,
  * `test_tool_with_task`) are here too.
  *
@@ -64,8 +64,14 @@ export const JSON_SCHEMA_2020_12_INPUT_SCHEMA = {
 /** The server's self-description (the reference's name and version). */
 export const info = { name: "mcp-conformance-test-server", version: "1.0.0" } as const
 
-/** SEP-2549 cache hints (the reference sends 5 minutes on lists and reads). */
-export const cache = { ttlMs: 300_000, scope: "private" } as const
+/** SEP-2549 cache hints, as the reference sends them: 5 minutes, public for lists, private for the rest (reads). */
+export const cache: McpServer.CachePolicy = {
+  default: { ttlMs: 300_000, scope: "private" },
+  "tools/list": { ttlMs: 300_000, scope: "public" },
+  "prompts/list": { ttlMs: 300_000, scope: "public" },
+  "resources/list": { ttlMs: 300_000, scope: "public" },
+  "resources/templates/list": { ttlMs: 300_000, scope: "public" }
+}
 
 const WATCHED_URI = "test://watched-resource"
 
@@ -80,12 +86,12 @@ const byPrefix = (values: ReadonlyArray<string>) => (value: string) =>
   Effect.succeed(values.filter((v) => v.toLowerCase().startsWith(value.toLowerCase())))
 
 /**
- * Failures of `ask` that must reach the server untouched: the 2026-07-28 `InputRequired` signal (the server
- * turns it into an `input_required` result) and -32021 (a missing client capability is a protocol error in
+ * Failures of `ask` that must reach the server untouched: the 2026-07-28 signals (`InputRequired`, which the
+ * server turns into an `input_required` result) and -32021 (a missing client capability is a protocol error in
  * 2026-07-28, never a text the model reads).
  */
 const mustPropagate = (e: unknown): boolean =>
-  e instanceof RequestContext.InputRequired ||
+  RequestContext.isSignal(e) ||
   (e instanceof McpServer.McpError && e.code === ErrorCode.MissingRequiredClientCapability)
 
 const messageOf = (e: unknown): string =>
@@ -341,9 +347,13 @@ export const elicitationEnums = Tool.make("test_elicitation_sep1330_enums", {
 
 // ---- tools: JSON Schema 2020-12 ---------------------------------------------------------------------------
 
-const jsonSchemaTool = Tool.make("json_schema_2020_12_tool", {
+/**
+ * `json_schema_2020_12_tool`: `tools/list` shows the raw JSON Schema 2020-12 document (`inputJsonSchema`);
+ * arguments are decoded with what Effect Schema expresses of it.
+ */
+export const jsonSchema2020_12 = Tool.make("json_schema_2020_12_tool", {
   description: "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
-  // validates what Effect Schema can express; the listed schema is the raw 2020-12 one below
+  inputJsonSchema: JSON_SCHEMA_2020_12_INPUT_SCHEMA,
   input: Schema.Struct({
     name: Schema.optionalKey(Schema.String),
     address: Schema.optionalKey(Schema.Struct({
@@ -357,12 +367,25 @@ const jsonSchemaTool = Tool.make("json_schema_2020_12_tool", {
   handler: (args) => Effect.succeed(`JSON Schema 2020-12 tool called with: ${JSON.stringify(args)}`)
 })
 
+/** The `inputSchema` of `test_header_param`: `region` is mirrored in the `Mcp-Param-Region` header (SEP-2243). */
+export const HEADER_PARAM_INPUT_SCHEMA = {
+  type: "object",
+  properties: {
+    region: { type: "string", description: "A region, sent in the Mcp-Param-Region header too", "x-mcp-header": "Region" }
+  },
+  required: ["region"]
+} as const
+
 /**
- * `json_schema_2020_12_tool`: `tools/list` shows the raw JSON Schema 2020-12 document. `Tool.make` derives
- * `inputSchema` from the Effect Schema, so the listed schema is replaced on the definition (a `Tool` is a
- * plain record; `Tool.describe` sends `inputSchema` as is).
+ * `test_header_param` (SEP-2243 custom headers): a string argument annotated with `x-mcp-header`, so 2026-07-28
+ * clients send it in `Mcp-Param-Region` as well; checking the header against the body is the HTTP transport's.
  */
-export const jsonSchema2020_12: Tool.Tool = { ...jsonSchemaTool, inputSchema: JSON_SCHEMA_2020_12_INPUT_SCHEMA }
+export const headerParam = Tool.make("test_header_param", {
+  description: "Echoes its region argument, which is mirrored in the Mcp-Param-Region request header",
+  inputJsonSchema: HEADER_PARAM_INPUT_SCHEMA,
+  input: Schema.Struct({ region: Schema.String }),
+  handler: ({ region }) => Effect.succeed(`Region: ${region}`)
+})
 
 // ---- tools: 2026-07-28 (stateless era) diagnostics --------------------------------------------------------
 
@@ -422,7 +445,7 @@ export const inputRequiredElicitation = Tool.make("test_input_required_result_el
   input: NoArgs,
   handler: () =>
     Effect.map(
-      RequestContext.ask("elicitation/create", askName("What is your name?")),
+      RequestContext.ask("elicitation/create", askName("What is your name?"), { key: "user_name" }),
       (answer) => `Hello, ${field(answer, "name")}!`
     )
 })
@@ -433,7 +456,9 @@ export const inputRequiredSampling = Tool.make("test_input_required_result_sampl
   input: NoArgs,
   handler: () =>
     Effect.map(
-      RequestContext.ask("sampling/createMessage", sampleText("What is the capital of France?", 100)),
+      RequestContext.ask("sampling/createMessage", sampleText("What is the capital of France?", 100), {
+        key: "capital_question"
+      }),
       (answer) => `Sampling result: ${sampledText(answer) ?? "no response"}`
     )
 })
@@ -443,7 +468,7 @@ export const inputRequiredListRoots = Tool.make("test_input_required_result_list
   description: "MRTR: returns InputRequiredResult with roots/list request",
   input: NoArgs,
   handler: () =>
-    Effect.map(RequestContext.ask("roots/list"), (answer) => {
+    Effect.map(RequestContext.ask("roots/list", {}, { key: "client_roots" }), (answer) => {
       const roots = Array.isArray(answer.roots) ? answer.roots : []
       return `Found ${roots.length} root(s)`
     })
@@ -458,7 +483,9 @@ export const inputRequiredRequestState = Tool.make("test_input_required_result_r
   input: NoArgs,
   handler: () =>
     Effect.map(
-      RequestContext.ask("elicitation/create", elicitForm("Please confirm", { ok: { type: "boolean" } }, ["ok"])),
+      RequestContext.ask("elicitation/create", elicitForm("Please confirm", { ok: { type: "boolean" } }, ["ok"]), {
+        key: "confirm"
+      }),
       (answer) =>
         isRecord(answer.content) && answer.content.ok === true
           ? "state-ok: requestState validated"
@@ -471,14 +498,18 @@ export const inputRequiredMultipleInputs = Tool.make("test_input_required_result
   description: "MRTR: returns InputRequiredResult with multiple input requests",
   input: NoArgs,
   handler: () =>
-    Effect.gen(function*() {
-      // asked one after the other: each missing answer is its own input_required round (see the report)
-      const user = yield* RequestContext.ask("elicitation/create", askName("What is your name?"))
-      const greeting = yield* RequestContext.ask("sampling/createMessage", sampleText("Generate a greeting", 50))
-      const roots = yield* RequestContext.ask("roots/list")
-      const count = Array.isArray(roots.roots) ? roots.roots.length : 0
-      return `Name: ${field(user, "name")}; Greeting: ${sampledText(greeting) ?? "Hello there!"}; Roots: ${count}`
-    })
+    Effect.map(
+      // all three in one input_required round
+      RequestContext.askAll({
+        user_name: { method: "elicitation/create", params: askName("What is your name?") },
+        greeting: { method: "sampling/createMessage", params: sampleText("Generate a greeting", 50) },
+        client_roots: { method: "roots/list" }
+      }),
+      ({ client_roots, greeting, user_name }) => {
+        const count = Array.isArray(client_roots!.roots) ? client_roots!.roots.length : 0
+        return `Name: ${field(user_name!, "name")}; Greeting: ${sampledText(greeting!) ?? "Hello there!"}; Roots: ${count}`
+      }
+    )
 })
 
 /** `test_input_required_result_multi_round`: two rounds (name, then favourite colour), state growing each round. */
@@ -487,10 +518,11 @@ export const inputRequiredMultiRound = Tool.make("test_input_required_result_mul
   input: NoArgs,
   handler: () =>
     Effect.gen(function*() {
-      const step1 = yield* RequestContext.ask("elicitation/create", askName("Step 1: What is your name?"))
+      const step1 = yield* RequestContext.ask("elicitation/create", askName("Step 1: What is your name?"), { key: "step1" })
       const step2 = yield* RequestContext.ask(
         "elicitation/create",
-        elicitForm("Step 2: What is your favorite color?", { color: { type: "string" } }, ["color"])
+        elicitForm("Step 2: What is your favorite color?", { color: { type: "string" } }, ["color"]),
+        { key: "step2" }
       )
       return `Multi-round complete for ${field(step1, "name", "friend")} who likes ${field(step2, "color")}`
     })
@@ -502,7 +534,9 @@ export const inputRequiredTamperedState = Tool.make("test_input_required_result_
   input: NoArgs,
   handler: () =>
     Effect.as(
-      RequestContext.ask("elicitation/create", elicitForm("Please confirm", { ok: { type: "boolean" } }, ["ok"])),
+      RequestContext.ask("elicitation/create", elicitForm("Please confirm", { ok: { type: "boolean" } }, ["ok"]), {
+        key: "confirm"
+      }),
       "integrity-ok: state verified"
     )
 })
@@ -514,21 +548,27 @@ export const inputRequiredCapabilities = Tool.make("test_input_required_result_c
   handler: () =>
     Effect.gen(function*() {
       const ctx = yield* RequestContext.RequestContext
-      const received: Array<string> = []
-      if (isRecord(ctx.clientCapabilities.elicitation)) {
-        yield* ctx.ask(
-          "elicitation/create",
-          elicitForm("Elicitation input", { value: { type: "string" } }, ["value"])
-        )
-        received.push("elicitation")
+      // only what the request's capabilities allow, all in one round
+      const requests: Record<string, RequestContext.AskRequest> = {
+        ...(isRecord(ctx.clientCapabilities.elicitation)
+          ? {
+            elicit_input: {
+              method: "elicitation/create",
+              params: elicitForm("Elicitation input", { value: { type: "string" } }, ["value"])
+            }
+          }
+          : {}),
+        ...(isRecord(ctx.clientCapabilities.sampling)
+          ? { sample_input: { method: "sampling/createMessage", params: sampleText("Sample request", 50) } }
+          : {})
       }
-      if (isRecord(ctx.clientCapabilities.sampling)) {
-        yield* ctx.ask("sampling/createMessage", sampleText("Sample request", 50))
-        received.push("sampling")
-      }
-      return received.length === 0
-        ? "No supported capabilities declared"
-        : `capabilities-ok: received ${received.join(",")}`
+      if (Object.keys(requests).length === 0) return "No supported capabilities declared"
+      const answers = yield* ctx.askAll(requests)
+      const received = [
+        ...("elicit_input" in answers ? ["elicitation"] : []),
+        ...("sample_input" in answers ? ["sampling"] : [])
+      ]
+      return `capabilities-ok: received ${received.join(",")}`
     })
 })
 
@@ -597,34 +637,44 @@ export const confirmDelete = Tool.make("confirm_delete", {
     )
 })
 
-/** `multi_input`: may run as a task; needs two answers (a name and a confirmation). */
+/** `multi_input`: may run as a task; needs two answers at once (a name and a confirmation). */
 export const multiInput = Tool.make("multi_input", {
-  description: "Asks two questions (two elicitations), then reports both answers",
+  description: "Asks two questions at once (two elicitations), then reports both answers",
   taskSupport: "optional",
   input: NoArgs,
   handler: () =>
-    Effect.gen(function*() {
-      // one after the other: `ask` surfaces one input request at a time (see the report)
-      const first = yield* RequestContext.ask("elicitation/create", askName("What is your name?"))
-      const second = yield* RequestContext.ask(
-        "elicitation/create",
-        elicitForm("Confirm?", { confirm: { type: "boolean" } }, ["confirm"])
-      )
-      const confirmed = isRecord(second.content) && second.content.confirm === true
-      return `Got ${field(first, "name")} (confirmed: ${confirmed})`
-    })
+    Effect.map(
+      // both pending together: a task stays input_required until tasks/update has brought both answers
+      RequestContext.askAll({
+        name: { method: "elicitation/create", params: askName("What is your name?") },
+        confirm: {
+          method: "elicitation/create",
+          params: elicitForm("Confirm?", { confirm: { type: "boolean" } }, ["confirm"])
+        }
+      }),
+      ({ confirm, name }) => {
+        const confirmed = isRecord(confirm!.content) && confirm!.content.confirm === true
+        return `Got ${field(name!, "name")} (confirmed: ${confirmed})`
+      }
+    )
 })
 
-/** `test_tool_with_task`: must run as a task; asks the user's name, then answers with it. */
+/**
+ * `test_tool_with_task`: must run as a task. Under the 2026-07-28 tasks extension it first asks the user's name
+ * in an `input_required` round of `tools/call` (`user_name`), then goes on as a task (`startTask`) that answers
+ * with the name.
+ */
 export const toolWithTask = Tool.make("test_tool_with_task", {
   description: "Gathers the user's name (elicitation), then completes as a task (task required)",
   taskSupport: "required",
+  taskStart: "handler",
   input: NoArgs,
   handler: () =>
-    Effect.map(
-      RequestContext.ask("elicitation/create", askName("What is your name?")),
-      (answer) => `Hello, ${field(answer, "name")}! This result came from a task.`
-    )
+    Effect.gen(function*() {
+      const answer = yield* RequestContext.ask("elicitation/create", askName("What is your name?"), { key: "user_name" })
+      yield* RequestContext.startTask
+      return `Hello, ${field(answer, "name")}! This result came from a task.`
+    })
 })
 
 // ---- resources --------------------------------------------------------------------------------------------
@@ -724,7 +774,8 @@ export const inputRequiredPrompt = Prompt.make("test_input_required_result_promp
     Effect.map(
       RequestContext.ask(
         "elicitation/create",
-        elicitForm("What context should the prompt use?", { context: { type: "string" } }, ["context"])
+        elicitForm("What context should the prompt use?", { context: { type: "string" } }, ["context"]),
+        { key: "user_context" }
       ),
       (answer) => `Prompt with context: ${field(answer, "context")}`
     )
@@ -751,15 +802,23 @@ const triggerToolChange = (server: McpServer.McpServer<never>) => {
   })
 }
 
-/**
- * `test_trigger_prompt_change`: should change the prompt list, but `McpServer` has no way to add or remove a
- * prompt (nor to announce a prompts list change) after `make`; it only answers (see the report).
- */
-export const triggerPromptChange = Tool.make("test_trigger_prompt_change", {
-  description: "Meant to change the prompt list (notifying prompts/list_changed); see the conformance report",
-  input: NoArgs,
-  handler: () => Effect.succeed("Mutation triggered")
-})
+/** `test_dynamic_prompt`: replaced (with a new revision in its description) by `test_trigger_prompt_change`. */
+const dynamicPrompt = (revision: number) =>
+  Prompt.make("test_dynamic_prompt", {
+    description: `A prompt whose definition changes when test_trigger_prompt_change is called (revision ${revision})`,
+    args: NoArgs,
+    get: () => Effect.succeed(`Dynamic prompt, revision ${revision}`)
+  })
+
+/** `test_trigger_prompt_change`: changes the prompt list, so list_changed goes to those listening for it. */
+const triggerPromptChange = (server: McpServer.McpServer<never>) => {
+  let revision = 0
+  return Tool.make("test_trigger_prompt_change", {
+    description: "Changes the prompt list (replaces test_dynamic_prompt), notifying prompts/list_changed",
+    input: NoArgs,
+    handler: () => Effect.as(Effect.suspend(() => server.addPrompt(dynamicPrompt(++revision))), "Mutation triggered")
+  })
+}
 
 // ---- the server -------------------------------------------------------------------------------------------
 
@@ -779,6 +838,7 @@ export const tools: ReadonlyArray<Tool.Tool> = [
   elicitationDefaults,
   elicitationEnums,
   jsonSchema2020_12,
+  headerParam,
   missingCapability,
   inputRequiredElicitation,
   inputRequiredSampling,
@@ -819,6 +879,6 @@ export const make: Effect.Effect<McpServer.McpServer<never>, McpServer.InvalidDe
   })
   // the hook needs the server it mutates; nobody is connected yet, so the list_changed these send reaches no one
   yield* server.addTool(triggerToolChange(server))
-  yield* server.addTool(triggerPromptChange)
+  yield* server.addTool(triggerPromptChange(server))
   return server
 })

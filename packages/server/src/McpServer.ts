@@ -9,7 +9,9 @@
  *   cacheable; per-request log level.
  *
  * Every request runs in its own fiber under the connection's scope (see `Protocol`); a tool's time is
- * bounded (per tool, or the server's default); concurrent requests per connection are bounded.
+ * bounded (per tool, or the server's default); concurrent requests per connection are bounded. Tasks of the
+ * 2026-07-28 tasks extension belong to the server, not to a connection (over Streamable HTTP every 2026-07-28
+ * request is a connection of its own): any request may poll them, and each runs for at most its time-to-live.
  *
  * @since 0.1.0
  */
@@ -38,9 +40,11 @@ import {
   type ClientInfo,
   InputRequired,
   isLogged,
+  isSignal,
   LOG_LEVELS,
   type LogLevel,
-  RequestContext
+  RequestContext,
+  StartTask
 } from "./RequestContext.ts"
 import * as RequestState from "./internal/requestState.ts"
 import * as Resource from "./Resource.ts"
@@ -95,11 +99,35 @@ export interface Options<R> {
   readonly idempotency?: { readonly capacity?: number; readonly ttl?: Duration.Input }
   /** Requests a client may send per window on one connection (FM-46); past it they get -32010 with a hint. */
   readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input }
-  /** Limits of the per-connection task store (MCP 2025-11-25 tasks). */
+  /**
+   * Limits of the task stores: one per connection for 2025-11-25 tasks, one for the whole server for the
+   * 2026-07-28 tasks extension (whose tasks outlive the request that started them).
+   */
   readonly tasks?: TaskStore.Options
-  /** 2026-07-28 cache hints on cacheable results (default `ttlMs: 0`, `cacheScope: "private"`). */
-  readonly cache?: { readonly ttlMs: number; readonly scope: "private" | "public" }
+  /**
+   * 2026-07-28 cache hints on cacheable results: one hint for all, or a hint per method (default `ttlMs: 0`,
+   * `cacheScope: "private"`).
+   */
+  readonly cache?: CacheHint | CachePolicy
 }
+
+/** A 2026-07-28 cache hint (SEP-2549): how long a result may be reused (`ttlMs`), and by whom (`cacheScope`). */
+export interface CacheHint {
+  readonly ttlMs: number
+  readonly scope: "private" | "public"
+}
+
+/** The methods whose 2026-07-28 results carry cache hints. */
+export type CacheableMethod =
+  | "server/discover"
+  | "tools/list"
+  | "prompts/list"
+  | "resources/list"
+  | "resources/templates/list"
+  | "resources/read"
+
+/** Cache hints per method; `default` covers the methods not named. */
+export type CachePolicy = { readonly default?: CacheHint } & { readonly [M in CacheableMethod]?: CacheHint }
 
 /** FM-47: a definition the server cannot serve (a duplicate or invalid name). Fails `make`. */
 export class InvalidDefinition extends Schema.TaggedError<InvalidDefinition>()("InvalidDefinition", {
@@ -121,6 +149,23 @@ export interface McpServer<R> {
   readonly addTool: (tool: Tool.Tool<R>) => Effect.Effect<void, InvalidDefinition>
   /** Removes a tool by name; connected clients are notified. */
   readonly removeTool: (name: string) => Effect.Effect<void>
+  /**
+   * The tool of that name, if any: for a transport that checks requests against tool definitions (e.g. the
+   * 2026-07-28 `Mcp-Param-*` headers of `x-mcp-header` properties in `inputSchema`).
+   */
+  readonly findTool: (name: string) => Tool.Tool<R> | undefined
+  /** Adds or replaces a prompt (by name); connected clients get `notifications/prompts/list_changed`. */
+  readonly addPrompt: (prompt: Prompt.Prompt<R>) => Effect.Effect<void>
+  /** Removes a prompt by name; connected clients are notified. */
+  readonly removePrompt: (name: string) => Effect.Effect<void>
+  /** Adds or replaces a resource (by URI); connected clients get `notifications/resources/list_changed`. */
+  readonly addResource: (resource: Resource.Resource<R>) => Effect.Effect<void>
+  /** Removes a resource by URI; connected clients are notified. */
+  readonly removeResource: (uri: string) => Effect.Effect<void>
+  /** Adds or replaces a resource template (by its URI template); connected clients are notified. */
+  readonly addResourceTemplate: (template: Resource.ResourceTemplate<R>) => Effect.Effect<void>
+  /** Removes a resource template by its URI template; connected clients are notified. */
+  readonly removeResourceTemplate: (uriTemplate: string) => Effect.Effect<void>
   /** Tells subscribed clients that a resource changed (`notifications/resources/updated`). */
   readonly resourceUpdated: (uri: string) => Effect.Effect<void>
   /** The revisions served. */
@@ -163,13 +208,16 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     const statelessRevisions = revisions.filter((r) => Revision.era(r) === "stateless")
     const pageSize = options.pageSize ?? Cursor.DEFAULT_PAGE_SIZE
     const toolTimeout = options.toolTimeout ?? Duration.minutes(5)
-    const cache = options.cache ?? { ttlMs: 0, scope: "private" as const }
+    const cache = options.cache
+    const noCache: CacheHint = { ttlMs: 0, scope: "private" }
+    const cacheHint = (method: CacheableMethod): CacheHint =>
+      cache === undefined ? noCache : "ttlMs" in cache ? cache : cache[method] ?? cache.default ?? noCache
     const stateKey = RequestState.key(options.requestStateSecret)
 
     const tools = new Map<string, Tool.Tool<R>>()
     const prompts = new Map<string, Prompt.Prompt<R>>()
     const resources = new Map<string, Resource.Resource<R>>()
-    const templates: Array<Resource.ResourceTemplate<R>> = [...(options.resourceTemplates ?? [])]
+    let templates: ReadonlyArray<Resource.ResourceTemplate<R>> = [...(options.resourceTemplates ?? [])]
     const checkTool = (tool: Tool.Tool<R>) =>
       TOOL_NAME.test(tool.name)
         ? Effect.void
@@ -209,19 +257,24 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
         outcomes.set(key, { done, expiresAt: now + idempotencyTtl })
         return yield* call.pipe(
           Effect.onExit((exit) =>
-            // an interrupted first attempt does not pin an outcome: the retry runs the call again
-            Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+            // an interrupted first attempt does not pin an outcome, nor does a 2026-07-28 round asking for
+            // input or starting a task: the retry runs the call again
+            Exit.isFailure(exit) && (Cause.hasInterruptsOnly(exit.cause) || isSignal(Option.getOrUndefined(Cause.findErrorOption(exit.cause))))
               ? Effect.sync(() => outcomes.delete(key)).pipe(Effect.andThen(Deferred.interrupt(done)))
               : Deferred.done(done, exit)
           )
         )
       })
 
-    // one breaker for the server, keyed by tool; its scope lives as long as the server value
+    // what lives as long as the server value: the breaker, the 2026-07-28 tasks and their fibers
+    const serverScope = yield* Scope.make()
+    const tasksV2 = yield* TaskStore.make(options.tasks)
+
+    // one breaker for the server, keyed by tool
     const breaker = options.circuitBreaker === undefined ? undefined : yield* CircuitBreaker.make({
       tripPolicy: CircuitBreaker.consecutive(options.circuitBreaker.failures),
       openDuration: options.circuitBreaker.openDuration
-    }).pipe(Scope.provide(yield* Scope.make()), Effect.provide(CircuitBreaker.layerStoreMemory()))
+    }).pipe(Scope.provide(serverScope), Effect.provide(CircuitBreaker.layerStoreMemory()))
     /** Runs a tool call through its breaker: server-side failures count, tool errors and protocol errors do not. */
     const guarded = <A, E, R2>(tool: string, call: Effect.Effect<A, E, R2>): Effect.Effect<A, E | ProtocolError.McpError, R2> =>
       breaker === undefined ? call : breaker.execute(call, {
@@ -231,7 +284,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             ? CircuitBreaker.success
             : Option.match(Cause.findErrorOption(exit.cause), {
               onNone: () => Cause.hasInterruptsOnly(exit.cause) ? CircuitBreaker.ignored : CircuitBreaker.failure(),
-              onSome: (e) => e instanceof ProtocolError.McpError ? CircuitBreaker.ignored : CircuitBreaker.failure()
+              onSome: (e) => e instanceof ProtocolError.McpError || isSignal(e) ? CircuitBreaker.ignored : CircuitBreaker.failure()
             })
       }).pipe(
         Effect.catchIf(
@@ -290,6 +343,8 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           const declared = request.meta?.[Revision.metaKeys.protocolVersion]
           if (declared === undefined) {
             if (connection.era === "stateful") return connection.revision
+            // a stateless-era connection: every request names its revision
+            if (connection.era === "stateless") return invalidParams(`_meta must carry ${Revision.metaKeys.protocolVersion}`)
             if (statefulRevisions.length === 0) {
               return new ProtocolError.McpError({
                 code: ErrorCode.UnsupportedProtocolVersion,
@@ -324,7 +379,16 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           return { ...previous, ...responses }
         }
 
-        const contextFor = (request: Protocol.IncomingRequest, revision: Revision.Revision, answers: Record<string, unknown>) => {
+        /**
+         * The context of one run of a handler. `mode`: a plain request; `preTask`, the part of a `taskStart:
+         * "handler"` tool before `startTask`; `task`, a run inside a 2026-07-28 task.
+         */
+        const contextFor = (
+          request: Protocol.IncomingRequest,
+          revision: Revision.Revision,
+          answers: Record<string, unknown>,
+          mode: "request" | "preTask" | "task" = "request"
+        ) => {
           const stateless = Revision.era(revision) === "stateless"
           const meta = request.meta
           const capabilities = stateless && isRecord(meta?.[Revision.metaKeys.clientCapabilities])
@@ -336,6 +400,51 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           const threshold: LogLevel | undefined = stateless
             ? (LOG_LEVELS as ReadonlyArray<unknown>).includes(requested) ? requested as LogLevel : undefined
             : connection.logLevel
+          /** Asks the client: requests to it in the stateful era, the answers of the replay (or their absence) in 2026-07-28. */
+          const askMany = (
+            requests: ReadonlyArray<readonly [key: string, method: AskMethod, params: Record<string, unknown>]>
+          ): Effect.Effect<Record<string, Record<string, unknown>>, unknown> =>
+            Effect.suspend((): Effect.Effect<Record<string, Record<string, unknown>>, unknown> => {
+              const missing = [...new Set(requests.map(([, method]) => capabilityOf(method)))]
+                .filter((capability) => !isRecord(capabilities[capability]))
+              if (missing.length > 0) {
+                return Effect.fail(
+                  stateless
+                    ? new ProtocolError.McpError({
+                      code: ErrorCode.MissingRequiredClientCapability,
+                      message: `This request needs the client capabilities ${missing.map((c) => `"${c}"`).join(", ")}`,
+                      data: { requiredCapabilities: Object.fromEntries(missing.map((c) => [c, {}])) }
+                    })
+                    : new ProtocolError.McpError({
+                      code: ErrorCode.InvalidRequest,
+                      message: `The client did not declare the ${missing.map((c) => `"${c}"`).join(", ")} capability`
+                    })
+                )
+              }
+              if (!stateless) {
+                if (engine === undefined) return Effect.die("engine not started")
+                const peer = engine
+                return Effect.map(
+                  Effect.forEach(requests, ([key, method, params]) =>
+                    Effect.flatMap(peer.request(method, params, related), (result) =>
+                      isRecord(result)
+                        ? Effect.succeed([key, result] as const)
+                        : Effect.fail(invalidParams(`${method}: the client's result is not an object`))), {
+                    concurrency: "unbounded"
+                  }),
+                  (entries) => Object.fromEntries(entries)
+                )
+              }
+              const got: Record<string, Record<string, unknown>> = {}
+              const needed: Record<string, { method: AskMethod; params: Record<string, unknown> }> = {}
+              for (const [key, method, params] of requests) {
+                const answer = answers[key]
+                if (isRecord(answer)) got[key] = answer
+                else needed[key] = { method, params }
+              }
+              return Object.keys(needed).length === 0 ? Effect.succeed(got) : Effect.fail(new InputRequired(needed))
+            })
+          let asked = 0
           return RequestContext.of({
             requestId: request.id,
             method: request.method,
@@ -354,51 +463,28 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 ? Effect.void
                 : Effect.ignore(engine.notify("notifications/message", { level, data, ...(logger === undefined ? {} : { logger }) }, related)),
             closeStream: transport.closeRequestStream === undefined ? Effect.void : transport.closeRequestStream(request.id),
-            ask: (() => {
-              let asked = 0
-              return (method: AskMethod, params: Record<string, unknown> = {}) =>
-                Effect.suspend((): Effect.Effect<Record<string, unknown>, unknown> => {
-                  const capability = capabilityOf(method)
-                  if (!isRecord(capabilities[capability])) {
-                    return Effect.fail(
-                      stateless
-                        ? new ProtocolError.McpError({
-                          code: ErrorCode.MissingRequiredClientCapability,
-                          message: `This request needs the client capability "${capability}"`,
-                          data: { requiredCapabilities: { [capability]: {} } }
-                        })
-                        : new ProtocolError.McpError({
-                          code: ErrorCode.InvalidRequest,
-                          message: `The client did not declare the "${capability}" capability`
-                        })
-                    )
-                  }
-                  if (!stateless) {
-                    return engine === undefined
-                      ? Effect.die("engine not started")
-                      : Effect.flatMap(engine.request(method, params, related), (result) =>
-                        isRecord(result) ? Effect.succeed(result) : Effect.fail(invalidParams(`${method}: the client's result is not an object`)))
-                  }
-                  const key = `${capability}-${asked++}`
-                  const answer = answers[key]
-                  return isRecord(answer)
-                    ? Effect.succeed(answer)
-                    : Effect.fail(new InputRequired(key, { method, params }))
-                })
-            })()
+            ask: (method, params = {}, options) =>
+              Effect.suspend(() => {
+                const key = options?.key ?? `${capabilityOf(method)}-${asked++}`
+                return Effect.map(askMany([[key, method, params]]), (answers) => answers[key]!)
+              }),
+            askAll: (requests) =>
+              askMany(Object.entries(requests).map(([key, request]) => [key, request.method, request.params ?? {}] as const)),
+            startTask: mode === "preTask" ? Effect.fail(new StartTask()) : Effect.void
           })
         }
 
         /** Adds what the stateless era wants on every result. */
-        const finish = (revision: Revision.Revision, result: Record<string, unknown>, cacheable = false) =>
-          Revision.era(revision) === "stateless"
-            ? {
-              ...result,
-              resultType: "complete",
-              ...(cacheable ? { ttlMs: cache.ttlMs, cacheScope: cache.scope } : {}),
-              _meta: { ...(isRecord(result._meta) ? result._meta : {}), [Revision.metaKeys.serverInfo]: options.info }
-            }
-            : result
+        const finish = (revision: Revision.Revision, result: Record<string, unknown>, cacheable?: CacheableMethod) => {
+          if (Revision.era(revision) !== "stateless") return result
+          const hint = cacheable === undefined ? undefined : cacheHint(cacheable)
+          return {
+            ...result,
+            resultType: "complete",
+            ...(hint === undefined ? {} : { ttlMs: hint.ttlMs, cacheScope: hint.scope }),
+            _meta: { ...(isRecord(result._meta) ? result._meta : {}), [Revision.metaKeys.serverInfo]: options.info }
+          }
+        }
 
         const page = <A>(items: ReadonlyArray<A>, request: Protocol.IncomingRequest, key: (a: A) => string) => {
           const cursor = request.params?.cursor
@@ -409,7 +495,9 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
 
         type Handler = (
           request: Protocol.IncomingRequest,
-          revision: Revision.Revision
+          revision: Revision.Revision,
+          /** 2026-07-28: the answers the request brings (signed state and input responses). */
+          answers: Record<string, unknown>
         ) => Effect.Effect<Record<string, unknown>, unknown, R | RequestContext>
 
         const listed = (nextCursor: string | undefined) => (nextCursor === undefined ? {} : { nextCursor })
@@ -421,22 +509,25 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
 
         /**
          * 2026-07-28 tasks extension: answers at once with a task handle (`resultType: "task"`) and runs the tool
-         * in the connection's scope. When the tool asks for input the task goes to `input_required` with the
-         * requests; `tasks/update` brings the answers and the tool is replayed with them.
+         * in the server's scope (the task outlives this request and its connection), for at most the task's
+         * time-to-live. When the tool asks for input the task goes to `input_required` with the requests;
+         * `tasks/update` brings the answers (possibly a few at a time) and, once all are there, the tool is
+         * replayed with them. `answers` are those gathered before the task (a `taskStart: "handler"` tool).
          */
         const runAsTaskV2 = (
           request: Protocol.IncomingRequest,
           revision: Revision.Revision,
-          tool: Tool.Tool<R>
+          tool: Tool.Tool<R>,
+          answers: Record<string, unknown>
         ): Effect.Effect<Record<string, unknown>, unknown, R | RequestContext> =>
           Effect.gen(function*() {
-            const entry = yield* taskStore.create(undefined).pipe(
+            const entry = yield* tasksV2.create(undefined).pipe(
               Effect.mapError((e) => new ProtocolError.McpError({ code: ErrorCode.Overloaded, message: e.message }))
             )
-            const answers: Record<string, unknown> = {}
+            const gathered: Record<string, unknown> = { ...answers }
             const runOnce = withContext(
               Effect.suspend(() =>
-                Effect.provideService(tool.call(request.params?.arguments), RequestContext, contextFor(request, revision, answers))
+                Effect.provideService(tool.call(request.params?.arguments), RequestContext, contextFor(request, revision, gathered, "task"))
               )
             )
             const loop: Effect.Effect<TaskStore.Outcome, never, R> = Effect.gen(function*() {
@@ -445,15 +536,16 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 if (exit._tag === "Success") return { _tag: "Result", result: finish(revision, { ...exit.value }) } as const
                 const error = Cause.findErrorOption(exit.cause)
                 if (Option.isSome(error) && error.value instanceof InputRequired) {
-                  const needed = error.value
-                  entry.inputRequests = { [needed.key]: needed.request }
+                  entry.inputRequests = { ...error.value.requests }
+                  entry.inputResponses = {}
                   entry.update = yield* Deferred.make<Record<string, unknown>>()
-                  const task = yield* taskStore.transition(entry, "input_required")
+                  const task = yield* tasksV2.transition(entry, "input_required")
                   if (task !== undefined) yield* notifyTaskStatusV2(entry, undefined)
-                  Object.assign(answers, yield* Deferred.await(entry.update))
+                  Object.assign(gathered, yield* Deferred.await(entry.update))
                   entry.inputRequests = undefined
+                  entry.inputResponses = {}
                   entry.update = undefined
-                  yield* taskStore.transition(entry, "working")
+                  if ((yield* tasksV2.transition(entry, "working")) !== undefined) yield* notifyTaskStatusV2(entry, undefined)
                   continue
                 }
                 if (Option.isSome(error) && error.value instanceof ProtocolError.McpError) {
@@ -473,17 +565,34 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             const run = loop.pipe(
               Effect.flatMap((outcome) =>
                 Effect.gen(function*() {
-                  const failed = outcome._tag === "Error" || outcome.result.isError === true
-                  const task = yield* taskStore.transition(entry, failed ? "failed" : "completed")
+                  // a tool error (isError) is a completed task whose result says so; failed is for protocol errors
+                  const task = yield* tasksV2.transition(entry, outcome._tag === "Error" ? "failed" : "completed")
                   yield* Deferred.succeed(entry.outcome, outcome)
                   if (task !== undefined) yield* notifyTaskStatusV2(entry, outcome)
                 })
               ),
+              // past its time-to-live the task is gone from the store: nobody can see its outcome any more
+              (effect) => entry.task.ttl === null ? effect : Effect.timeoutOption(effect, Duration.millis(entry.task.ttl)),
               Effect.provide(services)
             )
-            entry.fiber = yield* Effect.forkIn(run, connectionScope)
+            entry.fiber = yield* Effect.forkIn(run, serverScope)
             const { inputRequests: _none, ...handle } = TaskStore.detailV2(entry, undefined)
             return { ...handle, resultType: "task", _meta: { [Revision.metaKeys.serverInfo]: options.info } }
+          })
+
+        /** 2026-07-28: the task a tasks-extension request names, for a client that declared the extension. */
+        const taskOfV2 = (request: Protocol.IncomingRequest) =>
+          Effect.gen(function*() {
+            if (!requestDeclaresTasks(request)) {
+              return yield* new ProtocolError.McpError({
+                code: ErrorCode.MissingRequiredClientCapability,
+                message: `${request.method} needs the ${TASKS_EXTENSION} extension: declare it in the client capabilities`,
+                data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } }
+              })
+            }
+            const entry = yield* tasksV2.get(request.params?.taskId)
+            if (entry === undefined) return yield* invalidParams("Unknown task")
+            return entry
           })
 
         /** 2026-07-28: task status changes go to the subscriptions that asked for the task (`taskIds`). */
@@ -546,11 +655,11 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               supportedVersions: revisions,
               capabilities: capabilities(revision),
               ...(options.instructions === undefined ? {} : { instructions: options.instructions })
-            }, true)),
+            }, "server/discover")),
           "tools/list": (request, revision) =>
             Effect.map(page([...tools.values()], request, (t) => t.name), ({ items, nextCursor }) =>
-              finish(revision, { tools: items.map(Tool.describe), ...listed(nextCursor) }, true)),
-          "tools/call": (request, revision) => {
+              finish(revision, { tools: items.map(Tool.describe), ...listed(nextCursor) }, "tools/list")),
+          "tools/call": (request, revision, answers) => {
             const name = request.params?.name
             const tool = typeof name === "string" ? tools.get(name) : undefined
             if (tool === undefined) return Effect.fail(invalidParams(`Unknown tool: ${String(name)}`))
@@ -576,7 +685,15 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                   data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } }
                 }))
               }
-              return declared ? runAsTaskV2(request, revision, tool) : call
+              if (!declared) return call
+              if (tool.info.taskStart !== "handler") return runAsTaskV2(request, revision, tool, answers)
+              // the handler runs as a plain request (its asks are input_required rounds of this call) until it
+              // reaches startTask; the task then replays it with the answers gathered so far
+              return Effect.catchIf(
+                Effect.provideService(call, RequestContext, contextFor(request, revision, answers, "preTask")),
+                (e): e is StartTask => e instanceof StartTask,
+                () => runAsTaskV2(request, revision, tool, answers)
+              )
             }
             if (revision !== "2025-11-25") return call
             const support = tool.info.taskSupport ?? "forbidden"
@@ -591,7 +708,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           },
           "prompts/list": (request, revision) =>
             Effect.map(page([...prompts.values()], request, (p) => p.name), ({ items, nextCursor }) =>
-              finish(revision, { prompts: items.map(Prompt.describe), ...listed(nextCursor) }, true)),
+              finish(revision, { prompts: items.map(Prompt.describe), ...listed(nextCursor) }, "prompts/list")),
           "prompts/get": (request, revision) =>
             Effect.gen(function*() {
               const name = request.params?.name
@@ -610,21 +727,21 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               const fromTemplates = yield* Effect.forEach(templates, (t) => t.list ?? Effect.succeed([]))
               const all = [...[...resources.values()].map((r) => r.entry), ...fromTemplates.flat()]
               const { items, nextCursor } = yield* page(all, request, (r) => r.uri)
-              return finish(revision, { resources: items, ...listed(nextCursor) }, true)
+              return finish(revision, { resources: items, ...listed(nextCursor) }, "resources/list")
             }),
           "resources/templates/list": (request, revision) =>
             Effect.map(page(templates, request, (t) => t.template.template), ({ items, nextCursor }) =>
-              finish(revision, { resourceTemplates: items.map(Resource.describeTemplate), ...listed(nextCursor) }, true)),
+              finish(revision, { resourceTemplates: items.map(Resource.describeTemplate), ...listed(nextCursor) }, "resources/templates/list")),
           "resources/read": (request, revision) =>
             Effect.gen(function*() {
               const uri = request.params?.uri
               if (typeof uri !== "string") return yield* invalidParams("uri is required")
               const fixed = resources.get(uri)
-              if (fixed !== undefined) return finish(revision, { contents: yield* fixed.read }, true)
+              if (fixed !== undefined) return finish(revision, { contents: yield* fixed.read }, "resources/read")
               for (const template of templates) {
                 const variables = UriTemplate.match(template.template, uri)
                 if (variables !== undefined) {
-                  return finish(revision, { contents: yield* template.read(uri, variables) }, true)
+                  return finish(revision, { contents: yield* template.read(uri, variables) }, "resources/read")
                 }
               }
               return yield* new ProtocolError.McpError({
@@ -682,23 +799,23 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             })),
           "tasks/get": (request, revision) =>
             Effect.gen(function*() {
+              if (revision === "2026-07-28") {
+                const entry = yield* taskOfV2(request)
+                const polled = yield* Deferred.poll(entry.outcome)
+                const outcome = Option.isSome(polled) ? yield* polled.value : undefined
+                return finish(revision, TaskStore.detailV2(entry, outcome))
+              }
               const entry = yield* taskStore.get(request.params?.taskId)
               if (entry === undefined) return yield* invalidParams("Unknown task")
-              if (revision !== "2026-07-28") return { ...entry.task }
-              const polled = yield* Deferred.poll(entry.outcome)
-              const outcome = Option.isSome(polled) ? yield* polled.value : undefined
-              return finish(revision, TaskStore.detailV2(entry, outcome))
+              return { ...entry.task }
             }),
           "tasks/update": (request, revision) =>
             Effect.gen(function*() {
-              const entry = yield* taskStore.get(request.params?.taskId)
-              if (entry === undefined) return yield* invalidParams("Unknown task")
+              const entry = yield* taskOfV2(request)
               const responses = request.params?.inputResponses
               if (!isRecord(responses)) return yield* invalidParams("inputResponses is required")
-              if (entry.task.status !== "input_required" || entry.update === undefined) {
-                return yield* invalidParams(`Task is ${entry.task.status}, not input_required`)
-              }
-              yield* Deferred.succeed(entry.update, responses)
+              // answers to requests the task is not waiting for (any more) are ignored
+              yield* TaskStore.answer(entry, responses)
               return finish(revision, {})
             }),
           "tasks/result": (request) =>
@@ -722,16 +839,22 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
               Effect.map(page(all, request, (t) => t.taskId), ({ items, nextCursor }) => ({ tasks: items, ...listed(nextCursor) }))),
           "tasks/cancel": (request, revision) =>
             Effect.gen(function*() {
+              if (revision === "2026-07-28") {
+                // an empty acknowledgment, also for a task already terminal
+                const entry = yield* taskOfV2(request)
+                if ((yield* tasksV2.transition(entry, "cancelled", "The task was cancelled by request.")) !== undefined) {
+                  yield* Deferred.succeed(entry.outcome, { _tag: "Error", code: ErrorCode.InternalError, message: "Task was cancelled" })
+                  if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
+                  yield* notifyTaskStatusV2(entry, undefined)
+                }
+                return finish(revision, {})
+              }
               const entry = yield* taskStore.get(request.params?.taskId)
               if (entry === undefined) return yield* invalidParams("Unknown task")
               if (TaskStore.isTerminal(entry.task.status)) return yield* invalidParams(`Task is already ${entry.task.status}`)
               const task = yield* taskStore.transition(entry, "cancelled", "The task was cancelled by request.")
               yield* Deferred.succeed(entry.outcome, { _tag: "Error", code: ErrorCode.InternalError, message: "Task was cancelled" })
               if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
-              if (revision === "2026-07-28") {
-                yield* notifyTaskStatusV2(entry, undefined)
-                return finish(revision, {})
-              }
               if (task !== undefined) yield* notifyTaskStatus(task)
               return { ...entry.task }
             }),
@@ -849,14 +972,14 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             const answers = stateless ? answersOf(request) : {}
             if (answers instanceof ProtocolError.McpError) return Effect.fail(answers)
             const served = withContext(
-              Effect.provideService(serveMethod(request, revision), RequestContext, contextFor(request, revision, answers))
+              Effect.provideService(serveMethod(request, revision, answers), RequestContext, contextFor(request, revision, answers))
             )
             return stateless
               ? Effect.catchIf(served, isInputRequired, (needed) =>
                 // 2026-07-28: the handler needs input; answer input_required, carrying what it already has
                 Effect.succeed({
                   resultType: "input_required",
-                  inputRequests: { [needed.key]: needed.request },
+                  inputRequests: needed.requests,
                   requestState: RequestState.seal(stateKey, answers),
                   _meta: { [Revision.metaKeys.serverInfo]: options.info }
                 }))
@@ -864,6 +987,8 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           }
         }
 
+        // registry changes from now on (subscribed before the first request is served, so none is missed)
+        const changed = yield* PubSub.subscribe(changes)
         const protocol = yield* Protocol.make(transport, {
           handler,
           onNotification: (notification) =>
@@ -885,7 +1010,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
         engine = protocol
 
         // forward registry changes to this client (stateful era: list_changed and resource updates)
-        yield* Stream.fromPubSub(changes).pipe(
+        yield* Stream.fromSubscription(changed).pipe(
           Stream.runForEach((change) => {
             if (connection.era !== "stateful" || !connection.initialized) return Effect.void
             if (change._tag === "ListChanged") {
@@ -901,18 +1026,43 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
         yield* protocol.closed
       }))
 
+    const listChanged = (list: "tools" | "resources" | "prompts") =>
+      Effect.asVoid(PubSub.publish(changes, { _tag: "ListChanged", list }))
+
     return {
       serve,
       revisions,
       addTool: (tool) =>
         Effect.andThen(checkTool(tool), () => {
           tools.set(tool.name, tool)
-          return Effect.asVoid(PubSub.publish(changes, { _tag: "ListChanged", list: "tools" }))
+          return listChanged("tools")
         }),
-      removeTool: (name) =>
-        Effect.suspend(() =>
-          tools.delete(name) ? Effect.asVoid(PubSub.publish(changes, { _tag: "ListChanged", list: "tools" })) : Effect.void
-        ),
+      findTool: (name) => tools.get(name),
+      removeTool: (name) => Effect.suspend(() => tools.delete(name) ? listChanged("tools") : Effect.void),
+      addPrompt: (prompt) =>
+        Effect.suspend(() => {
+          prompts.set(prompt.name, prompt)
+          return listChanged("prompts")
+        }),
+      removePrompt: (name) => Effect.suspend(() => prompts.delete(name) ? listChanged("prompts") : Effect.void),
+      addResource: (resource) =>
+        Effect.suspend(() => {
+          resources.set(resource.entry.uri, resource)
+          return listChanged("resources")
+        }),
+      removeResource: (uri) => Effect.suspend(() => resources.delete(uri) ? listChanged("resources") : Effect.void),
+      addResourceTemplate: (template) =>
+        Effect.suspend(() => {
+          templates = [...templates.filter((t) => t.template.template !== template.template.template), template]
+          return listChanged("resources")
+        }),
+      removeResourceTemplate: (uriTemplate) =>
+        Effect.suspend(() => {
+          const kept = templates.filter((t) => t.template.template !== uriTemplate)
+          if (kept.length === templates.length) return Effect.void
+          templates = kept
+          return listChanged("resources")
+        }),
       resourceUpdated: (uri) => Effect.asVoid(PubSub.publish(changes, { _tag: "ResourceUpdated", uri }))
     } satisfies McpServer<R>
   })

@@ -1,9 +1,10 @@
 /**
- * Tasks (MCP 2025-11-25): durable, polled executions of task-augmented requests. A task starts `working`,
- * may go to `input_required`, and ends `completed`, `failed` or `cancelled`; its final outcome (a result or a
- * JSON-RPC error) is kept until its time-to-live passes.
+ * Tasks (MCP 2025-11-25, and the 2026-07-28 `io.modelcontextprotocol/tasks` extension): durable, polled
+ * executions of requests. A task starts `working`, may go to `input_required`, and ends `completed`, `failed`
+ * or `cancelled`; its final outcome (a result or a JSON-RPC error) is kept until its time-to-live passes.
  *
- * One store per connection, bounded in size; expired tasks are dropped when the store is touched.
+ * A store is bounded in size; expired tasks are dropped when the store is touched. `McpServer` keeps one per
+ * connection for 2025-11-25 and one for the whole server for 2026-07-28.
  *
  * @since 0.1.0
  */
@@ -51,15 +52,17 @@ interface Entry {
   readonly expiresAt: number | undefined
   readonly outcome: Deferred.Deferred<Outcome>
   fiber: Fiber.Fiber<unknown, unknown> | undefined
-  /** 2026-07-28 extension: what the task asks for while `input_required`. */
+  /** 2026-07-28 extension: the input requests still unanswered while `input_required`. */
   inputRequests: Record<string, unknown> | undefined
-  /** 2026-07-28 extension: completed by `tasks/update` with the client's answers. */
+  /** 2026-07-28 extension: the answers `tasks/update` brought for the current input requests so far. */
+  inputResponses: Record<string, unknown>
+  /** 2026-07-28 extension: completed once every current input request has its answer. */
   update: Deferred.Deferred<Record<string, unknown>> | undefined
 }
 
 /** Store settings. */
 export interface Options {
-  /** Most live tasks per connection (default 1,000). */
+  /** Most live tasks per store (default 1,000). */
   readonly maxTasks?: number
   /** Longest time-to-live granted, in ms (default 1 hour); requests asking for more get this. */
   readonly maxTtlMs?: number
@@ -69,7 +72,7 @@ export interface Options {
   readonly pollIntervalMs?: number
 }
 
-/** A connection's tasks. */
+/** A store of tasks. */
 export const make = (options: Options = {}) =>
   Effect.sync(() => {
     const maxTasks = options.maxTasks ?? 1_000
@@ -104,6 +107,7 @@ export const make = (options: Options = {}) =>
           outcome: yield* Deferred.make<Outcome>(),
           fiber: undefined,
           inputRequests: undefined,
+          inputResponses: {},
           update: undefined
         }
         entries.set(task.taskId, entry)
@@ -143,6 +147,23 @@ export type TaskStore = Effect.Success<ReturnType<typeof make>>
 
 /** A store entry. */
 export type TaskEntry = Effect.Success<ReturnType<TaskStore["create"]>>
+
+/**
+ * 2026-07-28 extension: records the answers of `tasks/update` to the input requests the task waits for (others
+ * are ignored); answered requests leave `inputRequests`. When none is left the task's wait ends.
+ */
+export const answer = (entry: TaskEntry, responses: Record<string, unknown>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const pending = entry.inputRequests
+    const update = entry.update
+    if (pending === undefined || update === undefined) return Effect.void
+    for (const [key, value] of Object.entries(responses)) {
+      if (!Object.hasOwn(pending, key)) continue
+      delete pending[key]
+      entry.inputResponses[key] = value
+    }
+    return Object.keys(pending).length === 0 ? Effect.asVoid(Deferred.succeed(update, entry.inputResponses)) : Effect.void
+  })
 
 /**
  * The 2026-07-28 extension's view of a task (`io.modelcontextprotocol/tasks`): `ttlMs`/`pollIntervalMs`, and

@@ -16,6 +16,9 @@ import * as Content from "./Content.ts"
 import { type JsonSchemaObject, objectJsonSchema } from "./internal/jsonSchema.ts"
 import type { RequestContext } from "./RequestContext.ts"
 
+/** A JSON Schema object with `type: "object"` at the root, as tools' schemas go on the wire. */
+export type { JsonSchemaObject }
+
 /** Hints about a tool's behaviour (never trusted for security decisions). */
 export interface ToolAnnotations {
   readonly title?: string
@@ -78,10 +81,16 @@ export interface ToolInfo {
   /** Longest time a call may run before it is interrupted and answered with a timeout error. */
   readonly timeout?: Duration.Input
   /**
-   * Whether the tool may run as a task (MCP 2025-11-25 task-augmented `tools/call`): `forbidden` (default),
-   * `optional` or `required`.
+   * Whether the tool may run as a task (MCP 2025-11-25 task-augmented `tools/call`, and the 2026-07-28 tasks
+   * extension): `forbidden` (default), `optional` or `required`.
    */
   readonly taskSupport?: "forbidden" | "optional" | "required"
+  /**
+   * When a 2026-07-28 task starts (tasks extension): `call` (default) as the call arrives; `handler` when the
+   * handler reaches `RequestContext.startTask`, so what it asks before that is asked in `input_required` rounds
+   * of `tools/call` itself. Without the extension, and in 2025-11-25, it changes nothing.
+   */
+  readonly taskStart?: "call" | "handler"
 }
 
 /** A tool, ready to register with a server. `R` is what its handler needs from the environment. */
@@ -100,7 +109,7 @@ export interface Tool<R = never> {
 
 /** The `tools/list` entry for a tool. */
 export const describe = (tool: Tool<any>): Record<string, unknown> => {
-  const { timeout: _timeout, taskSupport, ...info } = tool.info
+  const { timeout: _timeout, taskSupport, taskStart: _taskStart, ...info } = tool.info
   return {
     name: tool.name,
     ...info,
@@ -127,6 +136,17 @@ const toResult = (value: ToolContent): CallToolResult =>
     ? { content: value as ReadonlyArray<Content.ContentBlock> }
     : value as CallToolResult
 
+/** How a tool's arguments are described and decoded. */
+export interface InputOptions<I> {
+  /** Decodes (and validates) the arguments; its JSON Schema is the listed `inputSchema` by default. */
+  readonly input: Schema.Codec<I, unknown, never, never>
+  /**
+   * The `inputSchema` that `tools/list` shows, sent as is, for JSON Schema that Effect Schema does not express
+   * (`if`/`then`, `$anchor`, ...). Arguments are still decoded with `input`: keep the two in agreement.
+   */
+  readonly inputJsonSchema?: JsonSchemaObject
+}
+
 /**
  * Defines a tool whose handler returns content. Arguments that do not match `input` give an `isError`
  * result naming the problem (as MCP asks), not a protocol error.
@@ -142,29 +162,26 @@ const toResult = (value: ToolContent): CallToolResult =>
  */
 export function make<I, E, R>(
   name: string,
-  options: ToolInfo & {
-    readonly input: Schema.Codec<I, unknown, never, never>
+  options: ToolInfo & InputOptions<I> & {
     readonly handler: (input: I) => Effect.Effect<ToolContent, ToolFailure | E, R>
   }
 ): Tool<Exclude<R, RequestContext>>
 /** Defines a tool with an output schema: the handler returns structured data, validated before sending. */
 export function make<I, O, E, R>(
   name: string,
-  options: ToolInfo & {
-    readonly input: Schema.Codec<I, unknown, never, never>
+  options: ToolInfo & InputOptions<I> & {
     readonly output: Schema.Codec<O, unknown, never, never>
     readonly handler: (input: I) => Effect.Effect<O, ToolFailure | E, R>
   }
 ): Tool<Exclude<R, RequestContext>>
 export function make(
   name: string,
-  options: ToolInfo & {
-    readonly input: Schema.Codec<any, unknown, never, never>
+  options: ToolInfo & InputOptions<any> & {
     readonly output?: Schema.Codec<any, unknown, never, never>
     readonly handler: (input: any) => Effect.Effect<any, any, any>
   }
 ): Tool<any> {
-  const { input, output, handler, ...info } = options
+  const { input, inputJsonSchema, output, handler, ...info } = options
   // synchronous decoding: one Result per call, no Effect around it (tool calls are the hot path)
   const decodeInput = Schema.decodeUnknownResult(Schema.toCodecJson(input))
   const encodeOutput = output === undefined ? undefined : Schema.encodeUnknownResult(Schema.toCodecJson(output))
@@ -191,7 +208,7 @@ export function make(
     _tag: "Tool",
     name,
     info,
-    inputSchema: objectJsonSchema(input),
+    inputSchema: inputJsonSchema ?? objectJsonSchema(input),
     outputSchema: output === undefined ? undefined : objectJsonSchema(output),
     call
   }

@@ -272,3 +272,104 @@ describe("McpServer, 2026-07-28", () => {
       yield* Deferred.make<void>()
     }))
 })
+
+describe("McpServer, changing definitions", () => {
+  it.effect("prompts, resources and templates can be added and removed; clients hear list_changed", () =>
+    Effect.gen(function*() {
+      const { client, server, notifications } = yield* connect()
+      yield* initialize(client)
+      // a round trip: the server has seen notifications/initialized before anything changes
+      yield* client.request("ping")
+      const names = Effect.map(client.request("prompts/list"), (r: any) => r.prompts.map((p: any) => p.name))
+      const farewell = Prompt.make("farewell", { args: Schema.Struct({}), get: () => Effect.succeed("Bye") })
+      yield* server.addPrompt(farewell)
+      expect(yield* Queue.take(notifications)).toEqual({ method: "notifications/prompts/list_changed", params: undefined })
+      expect(yield* names).toEqual(["greet", "farewell"])
+      expect(yield* client.request("prompts/get", { name: "farewell" })).toMatchObject({ messages: [{ content: { text: "Bye" } }] })
+      yield* server.removePrompt("farewell")
+      expect(yield* Queue.take(notifications)).toEqual({ method: "notifications/prompts/list_changed", params: undefined })
+      expect(yield* names).toEqual(["greet"])
+      // removing what is not there changes nothing and says nothing
+      yield* server.removePrompt("farewell")
+
+      yield* server.addResource(Resource.make("docs://changelog", { name: "changelog", read: Effect.succeed("v2") }))
+      expect(yield* Queue.take(notifications)).toEqual({ method: "notifications/resources/list_changed", params: undefined })
+      expect(yield* client.request("resources/read", { uri: "docs://changelog" })).toMatchObject({ contents: [{ text: "v2" }] })
+      yield* server.removeResource("docs://changelog")
+      expect(yield* Queue.take(notifications)).toEqual({ method: "notifications/resources/list_changed", params: undefined })
+      expect(yield* Effect.flip(client.request("resources/read", { uri: "docs://changelog" }))).toMatchObject({ code: -32002 })
+
+      yield* server.addResourceTemplate(Resource.template("tags://{tag}", { name: "tag", read: (_uri, { tag }) => Effect.succeed(`#${tag}`) }))
+      expect(yield* Queue.take(notifications)).toEqual({ method: "notifications/resources/list_changed", params: undefined })
+      expect(yield* client.request("resources/read", { uri: "tags://x" })).toMatchObject({ contents: [{ text: "#x" }] })
+      yield* server.removeResourceTemplate("tags://{tag}")
+      expect(yield* Queue.take(notifications)).toEqual({ method: "notifications/resources/list_changed", params: undefined })
+      expect(yield* client.request("resources/templates/list")).toEqual({ resourceTemplates: [{ uriTemplate: "notes://{id}", name: "note" }] })
+      expect(yield* Queue.size(notifications)).toBe(0)
+    }))
+
+  it.effect("a 2026-07-28 listener asking for prompt list changes hears them", () =>
+    Effect.gen(function*() {
+      const { client, server, notifications } = yield* connect()
+      yield* Effect.forkScoped(client.request("subscriptions/listen", { notifications: { promptsListChanged: true }, _meta: meta2026 }, { timeout: "1 hour" }))
+      expect(yield* Queue.take(notifications)).toMatchObject({
+        method: "notifications/subscriptions/acknowledged",
+        params: { notifications: { promptsListChanged: true } }
+      })
+      yield* server.addPrompt(Prompt.make("farewell", { args: Schema.Struct({}), get: () => Effect.succeed("Bye") }))
+      expect(yield* Queue.take(notifications)).toMatchObject({ method: "notifications/prompts/list_changed" })
+    }))
+})
+
+describe("McpServer, 2026-07-28 cache hints per method", () => {
+  it.effect("each cacheable method takes its hint, or the default", () =>
+    Effect.gen(function*() {
+      const { client } = yield* connect({
+        cache: {
+          default: { ttlMs: 1_000, scope: "private" },
+          "tools/list": { ttlMs: 60_000, scope: "public" },
+          "resources/read": { ttlMs: 5_000, scope: "private" }
+        }
+      })
+      const hint = (method: string, params: Record<string, unknown> = {}) =>
+        Effect.map(client.request(method, { ...params, _meta: meta2026 }), (r: any) => [r.ttlMs, r.cacheScope])
+      expect(yield* hint("tools/list")).toEqual([60_000, "public"])
+      expect(yield* hint("resources/read", { uri: "docs://readme" })).toEqual([5_000, "private"])
+      expect(yield* hint("prompts/list")).toEqual([1_000, "private"])
+      expect(yield* hint("server/discover")).toEqual([1_000, "private"])
+      // results that are not cacheable carry no hint
+      expect(yield* hint("tools/call", { name: "echo", arguments: { message: "x" } })).toEqual([undefined, undefined])
+    }))
+
+  it.effect("without any setting, hints say: do not reuse", () =>
+    Effect.gen(function*() {
+      const { client } = yield* connect()
+      expect(yield* client.request("tools/list", { _meta: meta2026 })).toMatchObject({ ttlMs: 0, cacheScope: "private" })
+    }))
+})
+
+describe("McpServer, raw JSON Schema input", () => {
+  it.effect("tools/list shows inputJsonSchema as is; arguments are still decoded with input", () =>
+    Effect.gen(function*() {
+      const inputJsonSchema = {
+        type: "object",
+        properties: { region: { type: "string", "x-mcp-header": "Region" } },
+        if: { required: ["region"] },
+        then: { properties: { region: { minLength: 2 } } },
+        additionalProperties: false
+      } as const
+      const where = Tool.make("where", {
+        inputJsonSchema,
+        input: Schema.Struct({ region: Schema.String }),
+        handler: ({ region }) => Effect.succeed(`in ${region}`)
+      })
+      const { client } = yield* connect({ tools: [where] })
+      yield* initialize(client)
+      const list = (yield* client.request("tools/list")) as { tools: Array<Record<string, unknown>> }
+      expect(list.tools[0]!.inputSchema).toEqual(inputJsonSchema)
+      expect(yield* client.request("tools/call", { name: "where", arguments: { region: "eu" } })).toEqual({
+        content: [{ type: "text", text: "in eu" }]
+      })
+      expect(yield* client.request("tools/call", { name: "where", arguments: { region: 1 } })).toMatchObject({ isError: true })
+    }))
+})

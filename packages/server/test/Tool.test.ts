@@ -14,7 +14,9 @@ const context = RequestContext.of({
   progress: () => Effect.void,
   log: () => Effect.void,
   ask: () => Effect.die("no client"),
-  closeStream: Effect.void
+  closeStream: Effect.void,
+  askAll: () => Effect.die("no client"),
+  startTask: Effect.void
 })
 
 const run = <A, E>(effect: Effect.Effect<A, E, RequestContext>) =>
