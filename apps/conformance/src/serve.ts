@@ -18,7 +18,11 @@ const program = Effect.gen(function*() {
   const port = Number(flag("--port") ?? "3000")
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) return yield* Effect.fail(new Error("--port must be a port number"))
   const server = yield* ConformanceServer.make
-  const http = yield* StreamableHttpServer.serve({ port, host: flag("--host") ?? "127.0.0.1" }, server.serve)
+  const http = yield* StreamableHttpServer.serve({
+    port,
+    host: flag("--host") ?? "127.0.0.1",
+    toolInputSchema: (name) => server.findTool(name)?.inputSchema
+  }, server.serve)
   yield* Effect.logInfo(`conformance server on ${http.url}`)
   return yield* Effect.never
 }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer), Effect.provideService(Logger.LogToStderr, true))

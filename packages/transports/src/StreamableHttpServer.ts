@@ -80,6 +80,11 @@ export interface Options {
   readonly statefulVersions?: ReadonlyArray<string>
   /** Serves the deprecated 2024-11-05 HTTP+SSE transport too (off by default). */
   readonly legacySse?: boolean | { readonly ssePath?: string; readonly messagesPath?: string }
+  /**
+   * The input schema of a tool by name, to check the `Mcp-Param-*` headers of 2026-07-28 `tools/call`s against
+   * the body (SEP-2243); e.g. `(name) => server.findTool(name)?.inputSchema`. Without it those headers pass.
+   */
+  readonly toolInputSchema?: (name: string) => unknown
   /** Extra routes served before the MCP endpoint (health checks, metrics); return `true` when handled. */
   readonly routes?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean
 }
@@ -635,6 +640,8 @@ export const serve = <E, R>(
         ? params?.name
         : message.method === "resources/read"
         ? params?.uri
+        : message.method === "tasks/get" || message.method === "tasks/update" || message.method === "tasks/cancel"
+        ? params?.taskId
         : undefined
       if (named !== undefined) {
         const raw = header(request, "mcp-name")
@@ -642,6 +649,13 @@ export const serve = <E, R>(
         const name = McpHeaders.decodeValue(raw)
         if (name === undefined) return "the Mcp-Name header is not valid base64"
         if (name !== named) return `Mcp-Name header "${name}" does not match the body's "${String(named)}"`
+      }
+      if (message.method === "tools/call" && typeof params?.name === "string" && options.toolInputSchema !== undefined) {
+        const schema = options.toolInputSchema(params.name)
+        const found = schema === undefined ? undefined : McpHeaders.toolHeaders(schema)
+        if (found !== undefined && "headers" in found) {
+          return McpHeaders.checkParamHeaders(found.headers, params.arguments, (name) => header(request, name))
+        }
       }
       return undefined
     }

@@ -1,18 +1,30 @@
 /**
  * JSON-RPC over WebSocket (one message per WebSocket frame), server and client, on the `ws` library. Frames go
  * through the shared codec: text frames with `decodeText`, binary ones with `decodeBytes`; the size limit is
- * enforced before decoding (and by `ws` itself, which refuses larger frames).
+ * enforced before decoding (and by `ws` itself, which refuses larger frames with close code 1009).
+ *
+ * Every connection, on either side:
+ * - an optional ping/pong heartbeat finds hung peers (FM-31): a ping every interval, and a peer whose pong
+ *   does not come back in time is terminated with `ConnectionClosed` naming FM-31. `ws` (and every browser)
+ *   answers pings by itself, so a peer needs no code for it. The server pings by default; the client can;
+ * - backpressure holds both ways (FM-15): a peer that sends faster than we consume is paused (never queued
+ *   without bound), sends complete when the frame is written out, and a peer that does not read while we keep
+ *   sending is terminated with `TransportFailure` naming FM-15 once `maxBufferedBytes` wait for it.
  *
  * The server binds to 127.0.0.1 unless told otherwise, refuses browser origins that are not allowed (by
- * default only localhost origins; FM-29, the DNS-rebinding class of attack), bounds its connections (FM-36),
- * and serves each connection in its own fiber under the server's scope.
+ * default only localhost origins; FM-29, the DNS-rebinding class of attack), bounds its connections (FM-36:
+ * past the bound the handshake is answered with HTTP 503 and `Retry-After`; a connection that raced past the
+ * check is closed with code 1013 "Try Again Later"), and serves each connection in its own fiber under the
+ * server's scope.
  *
  * @since 0.1.0
  */
 import type * as http from "node:http"
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -20,18 +32,63 @@ import * as Stream from "effect/Stream"
 import { type RawData, WebSocket, WebSocketServer } from "ws"
 import { Transport } from "@effect-mcp/core"
 import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import * as Liveness from "./internal/liveness.ts"
 
 const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/
+
+/** The ping/pong heartbeat (FM-31). */
+export interface HeartbeatOptions {
+  /** Time between pings (default 30 s). */
+  readonly interval?: Duration.Input
+  /**
+   * Time the peer has to answer a ping with a pong (default 10 s); past it the connection is terminated with
+   * `ConnectionClosed` naming FM-31. While we are not reading (our consumer is slow and the socket is paused),
+   * the pong may be waiting unread, so the deadline is extended.
+   */
+  readonly timeout?: Duration.Input
+}
+
+/** Settings of one connection, server or client side. */
+export interface ConnectionOptions {
+  /** Decoded frames buffered for a slow consumer before the socket is paused (default 1,024). */
+  readonly inboxCapacity?: number
+  /** The ping/pong heartbeat; `false` or absent: none (the server's `serve` pings by default). */
+  readonly heartbeat?: HeartbeatOptions | false
+  /**
+   * Most bytes sent but not yet written out to the network (`ws`'s `bufferedAmount`). Past it the peer is a
+   * reader that does not keep up and is terminated with `TransportFailure` naming FM-15, instead of letting
+   * memory grow. Keep it above your largest frame (default 16 MiB).
+   */
+  readonly maxBufferedBytes?: number
+}
+
+const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024
 
 /** A transport over one open WebSocket (closed with the scope). */
 export const fromWebSocket = (
   socket: WebSocket,
   name: string,
-  options: { readonly inboxCapacity?: number } = {}
+  options: ConnectionOptions = {}
 ): Effect.Effect<Transport.Transport, never, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
     const codec = yield* JsonRpcCodec.JsonRpcCodec
+    const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED
     const inbox = yield* Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(options.inboxCapacity ?? 1_024)
+    /** Sends waiting for `ws` to write their frame: failed at once when the connection goes. */
+    const sending = new Set<(effect: Effect.Effect<void, Transport.TransportError>) => void>()
+    const failSending = (error: Transport.TransportError) => {
+      for (const resume of sending) resume(Effect.fail(error))
+      sending.clear()
+    }
+    /** Why this side dropped the connection (first reason wins); `incoming` and `send` fail with it. */
+    let terminal: Transport.TransportError | undefined
+    const terminate = (error: Transport.TransportError) => {
+      if (terminal !== undefined) return
+      terminal = error
+      Queue.failCauseUnsafe(inbox, Cause.fail(error))
+      failSending(error)
+      socket.terminate()
+    }
     socket.on("message", (data: RawData, isBinary: boolean) => {
       const decoded = isBinary
         ? codec.decodeBytes(Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data as ArrayBuffer))
@@ -43,30 +100,70 @@ export const fromWebSocket = (
       }
     })
     socket.on("close", (code: number, reason: Buffer) => {
+      if (terminal !== undefined) return
       // a normal close ends the stream (the engine lets accepted requests finish); anything else is a failure
+      const closed = new Transport.ConnectionClosed({
+        reason: `websocket closed (${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`
+      })
+      failSending(closed)
       if (code === 1000 || code === 1001) Queue.endUnsafe(inbox)
-      else {
-        Queue.failCauseUnsafe(
-          inbox,
-          Cause.fail(new Transport.ConnectionClosed({ reason: `websocket closed (${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})` }))
-        )
-      }
+      else Queue.failCauseUnsafe(inbox, Cause.fail(closed))
     })
     socket.on("error", (error: Error) => {
-      Queue.failCauseUnsafe(inbox, Cause.fail(new Transport.TransportFailure({ detail: `${name}: ${error.message}`, cause: error })))
+      const failure = new Transport.TransportFailure({ detail: `${name}: ${error.message}`, cause: error })
+      failSending(failure)
+      Queue.failCauseUnsafe(inbox, Cause.fail(failure))
+    })
+    let pong: (() => void) | undefined
+    socket.on("pong", () => {
+      const answered = pong
+      pong = undefined
+      answered?.()
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.terminate()))
+    const heartbeat = options.heartbeat
+    if (heartbeat !== undefined && heartbeat !== false) {
+      yield* Effect.forkScoped(Liveness.heartbeat({
+        interval: heartbeat.interval ?? Duration.seconds(30),
+        timeout: heartbeat.timeout ?? Duration.seconds(10),
+        probe: (answered) =>
+          Effect.suspend(() => {
+            if (socket.readyState !== WebSocket.OPEN) return Effect.fail(new Transport.ConnectionClosed({ reason: `${name} is not open` }))
+            pong = answered
+            socket.ping()
+            return Effect.void
+          }),
+        behind: () => socket.isPaused,
+        onHung: (hung) =>
+          terminate(
+            new Transport.ConnectionClosed({ reason: `heartbeat (FM-31): ${name} did not answer a ping within ${hung.timeoutMs} ms` })
+          )
+      }))
+    }
     return {
       incoming: Stream.fromQueue(inbox),
       send: (message) => {
+        if (terminal !== undefined) return Effect.fail(terminal)
         const frame = codec.encode(message)
         if (Result.isFailure(frame)) return Effect.fail(frame.failure)
         if (socket.readyState !== WebSocket.OPEN) {
           return Effect.fail(new Transport.ConnectionClosed({ reason: `${name} is not open` }))
         }
         return Effect.callback<void, Transport.TransportError>((resume) => {
-          socket.send(frame.success, (error) =>
-            resume(error ? Effect.fail(new Transport.TransportFailure({ detail: `${name}: ${error.message}`, cause: error })) : Effect.void))
+          sending.add(resume)
+          socket.send(frame.success, (error) => {
+            if (!sending.delete(resume)) return
+            resume(error ? Effect.fail(new Transport.TransportFailure({ detail: `${name}: ${error.message}`, cause: error })) : Effect.void)
+          })
+          const buffered = socket.bufferedAmount
+          if (buffered > maxBuffered) {
+            terminate(
+              new Transport.TransportFailure({
+                detail: `${name}: the peer is not reading (FM-15): ${buffered} bytes wait to be sent, past the bound of ${maxBuffered}`,
+                cause: { mode: "FM-15", bufferedBytes: buffered, maxBufferedBytes: maxBuffered }
+              })
+            )
+          }
         })
       },
       close: Effect.sync(() => socket.close(1000))
@@ -74,15 +171,20 @@ export const fromWebSocket = (
   })
 
 /** Server settings. */
-export interface ServerOptions {
+export interface ServerOptions extends Omit<ConnectionOptions, "heartbeat"> {
   /** Address to bind (default 127.0.0.1). */
   readonly host?: string
   /** Port (0 picks a free one). */
   readonly port: number
   /** Path of the endpoint (default `/mcp`). */
   readonly path?: string
-  /** Most connections at once (default 1,024). */
+  /**
+   * Most connections at once (default 1,024). Past it the handshake is refused with HTTP 503 and a
+   * `Retry-After` header (FM-36); the connections being served are not affected.
+   */
   readonly maxConnections?: number
+  /** The retry hint of a refusal: `Retry-After` (whole seconds, rounded up) and the 1013 reason (default 1 s). */
+  readonly retryAfter?: Duration.Input
   /** Largest frame, in bytes (default: the codec's limit). */
   readonly maxFrameBytes?: number
   /**
@@ -90,6 +192,8 @@ export interface ServerOptions {
    * browser send none). Default: localhost origins only. An empty list allows no browser origin.
    */
   readonly allowedOrigins?: ReadonlyArray<string>
+  /** The ping/pong heartbeat of every connection (default: a ping every 30 s, 10 s for the pong); `false`: none. */
+  readonly heartbeat?: HeartbeatOptions | false
 }
 
 /** A listening WebSocket server. */
@@ -97,7 +201,10 @@ export interface WebSocketServerInfo {
   readonly host: string
   readonly port: number
   readonly url: string
+  /** Connections open now. */
   readonly connections: Effect.Effect<number>
+  /** Connections refused (past `maxConnections`, with 503 or 1013) since the server started. */
+  readonly refused: Effect.Effect<number>
 }
 
 /** Listens and serves each connection with `handle` until the scope closes. */
@@ -108,22 +215,34 @@ export const serve = <E, R>(
   Effect.gen(function*() {
     const codec = yield* JsonRpcCodec.JsonRpcCodec
     const context = yield* Effect.context<R | JsonRpcCodec.JsonRpcCodec>()
-    const scope = yield* Effect.scope
     const host = options.host ?? "127.0.0.1"
     const path = options.path ?? "/mcp"
     const maxConnections = options.maxConnections ?? 1_024
+    const retryAfterMs = Duration.toMillis(Duration.fromInputUnsafe(options.retryAfter ?? Duration.seconds(1)))
+    const connectionOptions: ConnectionOptions = {
+      heartbeat: options.heartbeat ?? {},
+      ...(options.inboxCapacity === undefined ? {} : { inboxCapacity: options.inboxCapacity }),
+      ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes })
+    }
     const originAllowed = (origin: string | undefined) =>
       origin === undefined || (options.allowedOrigins === undefined ? LOCAL_ORIGIN.test(origin) : options.allowedOrigins.includes(origin))
     let open = 0
+    let refused = 0
     const server = yield* Effect.callback<WebSocketServer, Transport.TransportFailure>((resume) => {
       const wss = new WebSocketServer({
         host,
         port: options.port,
         path,
         maxPayload: options.maxFrameBytes ?? codec.maxFrameBytes,
-        verifyClient: (info: { origin: string; req: http.IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
+        verifyClient: (
+          info: { origin: string; req: http.IncomingMessage },
+          done: (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void
+        ) => {
           if (!originAllowed(info.req.headers.origin)) return done(false, 403, "Origin not allowed")
-          if (open >= maxConnections) return done(false, 503, "Too many connections")
+          if (open >= maxConnections) {
+            refused++
+            return done(false, 503, "Too many connections", { "Retry-After": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) })
+          }
           done(true)
         }
       })
@@ -132,38 +251,62 @@ export const serve = <E, R>(
         resume(Effect.fail(new Transport.TransportFailure({ detail: `cannot listen on ${host}:${options.port}: ${error.message}`, cause: error }))))
     })
     server.on("error", () => {})
+    /** Every connection's fiber: interrupted together when the scope closes. */
+    const fibers = new Set<Fiber.Fiber<void>>()
     server.on("connection", (socket) => {
-      open++
       socket.on("error", () => {})
-      const connection = Effect.scoped(Effect.flatMap(fromWebSocket(socket, "websocket connection"), handle)).pipe(
+      if (open >= maxConnections) {
+        // handshakes that passed the check together can overshoot it: the late ones are told to come back
+        refused++
+        socket.close(1013, `Too many connections; retry after ${retryAfterMs} ms`)
+        return
+      }
+      open++
+      const connection = Effect.scoped(Effect.flatMap(fromWebSocket(socket, "websocket connection", connectionOptions), handle)).pipe(
         Effect.ignoreCause,
         Effect.ensuring(Effect.sync(() => {
           open--
           socket.terminate()
-        })),
-        Effect.provide(context)
+        }))
       )
-      Effect.runFork(Effect.forkIn(connection, scope))
+      const fiber = Effect.runFork(Effect.provide(connection, context))
+      fibers.add(fiber)
+      fiber.addObserver(() => fibers.delete(fiber))
     })
     yield* Effect.addFinalizer(() =>
-      Effect.callback<void>((resume) => {
+      Effect.gen(function*() {
+        const stopped = Deferred.makeUnsafe<void>()
         for (const client of server.clients) client.terminate()
-        server.close(() => resume(Effect.void))
-      }).pipe(Effect.timeoutOption(Duration.seconds(5)))
+        server.close(() => Deferred.doneUnsafe(stopped, Effect.void))
+        yield* Fiber.interruptAll([...fibers])
+        yield* Effect.timeoutOption(Deferred.await(stopped), Duration.seconds(5))
+      })
     )
     const address = server.address() as { address: string; port: number }
     return {
       host: address.address,
       port: address.port,
       url: `ws://${address.address}:${address.port}${path}`,
-      connections: Effect.sync(() => open)
+      connections: Effect.sync(() => open),
+      refused: Effect.sync(() => refused)
     }
   })
 
-/** Connects to a WebSocket MCP endpoint; fails with `TransportFailure` when it cannot in time. */
+/** Client settings. */
+export interface ClientOptions extends ConnectionOptions {
+  /** Time to wait for the connection (default 10 s). */
+  readonly connectTimeout?: Duration.Input
+  /** Extra HTTP headers of the handshake. */
+  readonly headers?: Record<string, string>
+}
+
+/**
+ * Connects to a WebSocket MCP endpoint; fails with `TransportFailure` when it cannot in time. A server at its
+ * connection limit answers 503: the failure's detail carries its `Retry-After`.
+ */
 export const connect = (
   url: string,
-  options: { readonly connectTimeout?: Duration.Input; readonly headers?: Record<string, string> } = {}
+  options: ClientOptions = {}
 ): Effect.Effect<Transport.Transport, Transport.TransportFailure, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
     const socket = new WebSocket(url, options.headers === undefined ? {} : { headers: options.headers })
@@ -172,13 +315,19 @@ export const connect = (
     yield* Effect.callback<void, Transport.TransportFailure>((resume) => {
       socket.once("open", () => resume(Effect.void))
       socket.once("error", (error) => resume(Effect.fail(new Transport.TransportFailure({ detail: `cannot connect to ${url}: ${error.message}`, cause: error }))))
-      socket.once("unexpected-response", (_request, response) =>
-        resume(Effect.fail(new Transport.TransportFailure({ detail: `cannot connect to ${url}: HTTP ${response.statusCode}` }))))
+      socket.once("unexpected-response", (_request, response) => {
+        const retryAfter = response.headers["retry-after"]
+        resume(Effect.fail(
+          new Transport.TransportFailure({
+            detail: `cannot connect to ${url}: HTTP ${response.statusCode}${retryAfter === undefined ? "" : ` (retry after ${retryAfter} s)`}`
+          })
+        ))
+      })
     }).pipe(
       Effect.timeoutOrElse({
         duration: options.connectTimeout ?? Duration.seconds(10),
         orElse: () => Effect.fail(new Transport.TransportFailure({ detail: `connecting to ${url} timed out` }))
       })
     )
-    return yield* fromWebSocket(socket, url)
+    return yield* fromWebSocket(socket, url, options)
   })

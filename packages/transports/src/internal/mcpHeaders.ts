@@ -16,9 +16,10 @@ export const encodeValue = (value: string): string =>
 
 /** Decodes the sentinel form; `undefined` when the base64 is malformed. */
 export const decodeValue = (value: string): string | undefined => {
-  if (value.startsWith("=?base64?") && value.endsWith("?=")) {
+  if (value.startsWith("=?base64?") && value.endsWith("?=") && value.length >= 11) {
     const encoded = value.slice(9, -2)
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) return undefined
+    // strict: the alphabet and the padding (Node's decoder would accept either wrong)
+    if (encoded.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) return undefined
     return Buffer.from(encoded, "base64").toString("utf8")
   }
   return value
@@ -101,4 +102,37 @@ export const paramHeaders = (headers: ReadonlyArray<ParamHeader>, args: unknown)
     else if (typeof value === "boolean") out[`mcp-param-${header.name}`] = value ? "true" : "false"
   }
   return out
+}
+
+/** A header value may hold only visible ASCII, space and tab (RFC 9110). */
+export const isValidValue = (value: string): boolean => /^[\t\x20-\x7E]*$/.test(value)
+
+/**
+ * Checks the `Mcp-Param-*` headers of a call against its arguments: every annotated argument present in the
+ * body must be in its header, valid, and equal once decoded. Returns what is wrong, or `undefined`.
+ */
+export const checkParamHeaders = (
+  headers: ReadonlyArray<ParamHeader>,
+  args: unknown,
+  read: (name: string) => string | undefined
+): string | undefined => {
+  for (const header of headers) {
+    let value: unknown = args
+    for (const key of header.path) value = isRecord(value) ? value[key] : undefined
+    if (value === undefined || value === null) continue
+    const raw = read(`mcp-param-${header.name.toLowerCase()}`)
+    if (raw === undefined) return `the Mcp-Param-${header.name} header is required (the body has the value)`
+    if (!isValidValue(raw)) return `the Mcp-Param-${header.name} header holds invalid characters`
+    const decoded = decodeValue(raw)
+    if (decoded === undefined) return `the Mcp-Param-${header.name} header is not valid base64`
+    const matches = typeof value === "string"
+      ? decoded === value
+      : typeof value === "number"
+      ? decoded.trim() !== "" && Number(decoded) === value
+      : typeof value === "boolean"
+      ? decoded === String(value)
+      : false
+    if (!matches) return `the Mcp-Param-${header.name} header does not match the body's value`
+  }
+  return undefined
 }

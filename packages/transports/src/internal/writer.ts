@@ -4,7 +4,9 @@
  * stream errors into typed transport errors.
  */
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Semaphore from "effect/Semaphore"
 import { Transport } from "@effect-mcp/core"
 
@@ -16,10 +18,34 @@ export interface Writer {
   readonly end: Effect.Effect<void>
   /** Fails with the stream's error or `ConnectionClosed` once the stream is unusable. */
   readonly failure: () => Transport.TransportError | undefined
+  /** Bytes accepted but not yet taken by the operating system: queued here plus the stream's own buffer. */
+  readonly buffered: () => number
+  /** Makes the writer unusable with `error`: waiting and later writes fail with it (the first error wins). */
+  readonly abort: (error: Transport.TransportError) => void
+}
+
+/** Writer settings (all optional: stdio uses none). */
+export interface Options {
+  /**
+   * Most bytes that may be buffered (see `Writer.buffered`, counted after each write) before the peer is
+   * judged a reader that does not keep up (FM-15): the write fails with the error `onOverflow` returns and the
+   * writer is aborted with it. Default: no bound (backpressure alone).
+   */
+  readonly maxBufferedBytes?: number | undefined
+  /** The error of an overflow; the caller usually drops the connection here. */
+  readonly onOverflow?: ((buffered: number) => Transport.TransportError) | undefined
+  /**
+   * Longest a write may wait for the stream to drain (on Effect's `Clock`) before the reader is judged one that
+   * does not read at all (FM-15): the write fails with the error `onStall` returns and the writer is aborted
+   * with it. Default: no bound.
+   */
+  readonly stallTimeout?: Duration.Input | undefined
+  /** The error of a stall; the caller usually drops the connection here. */
+  readonly onStall?: ((timeoutMs: number) => Transport.TransportError) | undefined
 }
 
 /** Wraps a writable stream. Listeners are removed when the scope closes. */
-export const make = (stream: NodeJS.WritableStream, name: string) =>
+export const make = (stream: NodeJS.WritableStream, name: string, options: Options = {}) =>
   Effect.gen(function*() {
     const lock = yield* Semaphore.make(1)
     let failed: Transport.TransportError | undefined
@@ -44,6 +70,29 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
       const waiter = drained
       drained = undefined
       if (waiter !== undefined) Deferred.doneUnsafe(waiter, Effect.fail(failed))
+    }
+    const abort = (error: Transport.TransportError) => {
+      failed ??= error
+      queue = []
+      queued = 0
+      const waiter = drained
+      drained = undefined
+      if (waiter !== undefined) Deferred.doneUnsafe(waiter, Effect.fail(failed))
+    }
+    const streamBuffered = () => (stream as NodeJS.WritableStream & { readonly writableLength?: number }).writableLength ?? 0
+    const buffered = () => queued + streamBuffered()
+    const maxBuffered = options.maxBufferedBytes
+    const stallTimeout = options.stallTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.stallTimeout)
+    /** After a write: past the bound, the writer is aborted with the overflow error (returned), else undefined. */
+    const overflowed = (): Transport.TransportError | undefined => {
+      if (maxBuffered === undefined) return undefined
+      if (failed !== undefined) return failed
+      const pending = buffered()
+      if (pending <= maxBuffered) return undefined
+      const error = options.onOverflow?.(pending) ??
+        new Transport.TransportFailure({ detail: `${name}: ${pending} bytes buffered, past the bound of ${maxBuffered} (FM-15)` })
+      abort(error)
+      return failed
     }
     stream.on("drain", onDrain)
     stream.on("error", onError)
@@ -91,7 +140,18 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
           flush()
           continue
         }
-        yield* Deferred.await(waiter)
+        if (stallTimeout === undefined) {
+          yield* Deferred.await(waiter)
+          continue
+        }
+        const drainedInTime = yield* Effect.timeoutOption(Deferred.await(waiter), stallTimeout)
+        if (Option.isNone(drainedInTime)) {
+          const ms = Duration.toMillis(stallTimeout)
+          abort(
+            options.onStall?.(ms) ??
+              new Transport.TransportFailure({ detail: `${name}: the reader has not read for ${ms} ms (FM-15)` })
+          )
+        }
       }
     })
     const write = (bytes: Uint8Array | string) =>
@@ -111,14 +171,18 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
           } catch (error) {
             onError(error)
           }
+          const overflow = overflowed()
+          if (overflow !== undefined) return Effect.fail(overflow)
           return needDrain ? lock.withPermits(1)(waitDrain) : Effect.void
         }
         queue.push(bytes)
-        queued += bytes.length // UTF-16 units for text: an estimate, only used for the high-water mark
+        queued += bytes.length // UTF-16 units for text: an estimate, used for the high-water mark and the bound
         if (!scheduled) {
           scheduled = true
           setImmediate(flush)
         }
+        const overflow = overflowed()
+        if (overflow !== undefined) return Effect.fail(overflow)
         return needDrain || queued > HIGH_WATER ? lock.withPermits(1)(waitDrain) : Effect.void
       })
     return {
@@ -128,6 +192,8 @@ export const make = (stream: NodeJS.WritableStream, name: string) =>
         const writable = stream as NodeJS.WritableStream & { readonly writableEnded?: boolean }
         if (writable.writableEnded !== true) stream.end()
       }),
-      failure: () => failed
+      failure: () => failed,
+      buffered,
+      abort
     } satisfies Writer
   })
