@@ -160,11 +160,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "5000ms timeout in client",
     gap: "No exponential backoff",
     mitigationWanted: "Retry with exponential backoff and jitter instead of a fixed timeout; make timeouts configurable.",
-    mitigation: "Partly built: configurable request timeouts and Schedule-based retries with exponential backoff and jitter for transient failures. Planned: reconnection of TCP and HTTP clients with the same policy.",
-    status: "partial",
-    errors: ["RequestTimedOut"],
-    location: ["packages/client/src/McpClient.ts"],
-    tests: [{ file: "packages/client/test/McpClient.test.ts", name: "FM-21 transient failures are retried with backoff; an idempotency key makes the retries run the tool once" }]
+    mitigation: "Every client transport reconnects with the same policy: ReconnectingTransport (TCP, WebSocket, spawned stdio) and StreamableHttpClient's stream resumption use Backoff — exponential with full jitter, random(0, min(cap, base·2^n)), base 1 s, cap 16 s, reset after 30 s healthy; connection state is a Stream. Requests in flight when a connection drops fail at once (-32000, data.mode FM-07) or, carrying an idempotency key, are sent again. Requests time out (60 s by default, reset on progress) and transient failures can be retried with a Schedule.",
+    status: "mitigated",
+    errors: ["TransportFailure", "ConnectionClosed", "RequestTimedOut"],
+    location: ["packages/core/src/Backoff.ts", "packages/transports/src/ReconnectingTransport.ts", "packages/transports/src/StreamableHttpClient.ts"],
+    tests: [{ file: "packages/core/test/Backoff.test.ts", name: "every delay is within [0, min(cap, base·2^n)) (property)" }, { file: "packages/transports/test/ReconnectingTransport.test.ts", name: "after a drop, the delays on the state stream stay under min(cap, base·2^n); the cap holds" }, { file: "packages/transports/test/ReconnectingTransport.test.ts", name: "a dropped connection fails plain requests at once, sends keyed ones again, and re-initializes" }]
   }),
   row(8, "JSON parse error on malformed input", "Network", 5, 6, 3, 90, "LOW", {
     documentedMitigation: "Jesse JSON schema validation",
@@ -220,11 +220,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Registry nodes separate",
     gap: "No split-brain detection",
     mitigationWanted: "Implement witness node for quorum (3-node minimum). Add timestamp-based conflict resolution. Implement read-your-writes consistency.",
-    mitigation: "Planned: Stateless 2026-07-28 era and session expiry; no state shared across nodes without an owner.",
-    status: "planned",
+    mitigation: "Partly built: the 2026-07-28 era is stateless (each request carries its version, capabilities and signed requestState; no session to split), stateful sessions expire when idle and a client re-initializes on 404 rather than acting on stale state. Planned: documented ownership of any state shared across nodes.",
+    status: "partial",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/transports/src/StreamableHttpServer.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/transports/test/StreamableHttp.test.ts", name: "sessions: minted ids, 404 for unknown, DELETE ends one, idle ones expire and are freed" }]
   }),
   row(14, "Circuit breaker stuck open", "Cascading", 8, 3, 9, 216, "HIGH", {
     documentedMitigation: "gun library retry logic",
@@ -340,11 +340,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "auto_reconnect in client",
     gap: "No exponential backoff",
     mitigationWanted: "Implement exponential backoff with jitter: `delay = min(base * 2^attempts + random(0, base), max)`. Add maximum backoff (16s) to prevent slow recovery. Expose connection state via health_monitor.",
-    mitigation: "Planned: Client reconnection with exponential backoff and jitter; Streamable HTTP resumption by Last-Event-ID.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "ReconnectingTransport keeps a client connected through losses (full-jitter backoff, reset when healthy, give-up after maxAttempts observable on the state Stream) and replays the initialize handshake on each new connection; StreamableHttpClient re-initializes when the server lost its session (404) and resumes SSE streams with Last-Event-ID from the server's bounded per-session EventStore.",
+    status: "mitigated",
+    errors: ["ConnectionClosed", "TransportFailure"],
+    location: ["packages/transports/src/ReconnectingTransport.ts", "packages/transports/src/StreamableHttpClient.ts", "packages/transports/src/EventStore.ts"],
+    tests: [{ file: "packages/transports/test/ReconnectingTransport.test.ts", name: "retries a refused connection with full-jitter delays within the bounds, then connects" }, { file: "packages/transports/test/ReconnectingTransport.test.ts", name: "gives up after maxAttempts and says so on the state stream" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "the client re-initializes when its session expires (404) and carries on" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a stream the server ends on purpose is resumed with Last-Event-ID and nothing is lost (SEP-1699)" }]
   }),
   row(26, "Duplicate packets", "Network", 4, 5, 6, 120, "MEDIUM", {
     documentedMitigation: "TCP deduplication",
@@ -380,11 +380,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "gun/ranch TLS",
     gap: "No certificate validation",
     mitigationWanted: "Implement certificate pinning (public key + expiry). Add certificate expiry monitoring (warn at 30 days). Support certificate chain validation.",
-    mitigation: "Planned: TLS errors are typed transport failures; no silent fallback.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Partly built: connection-level security fails closed — Streamable HTTP validates Host and Origin against allow-lists (loopback only by default; a non-loopback bind with no lists refuses everything; 403), WebSocket checks Origin; failures are typed and counted. Planned: TLS termination errors as typed transport failures.",
+    status: "partial",
+    errors: ["TransportFailure"],
+    location: ["packages/transports/src/internal/httpGuard.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/transports/test/StreamableHttp.test.ts", name: "FM-29 Host and Origin are checked (403), failing closed for a non-loopback bind with no lists" }]
   }),
   row(30, "Message fragmentation", "Network", 5, 4, 8, 160, "MEDIUM", {
     documentedMitigation: "Transport framing",
@@ -610,11 +610,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "ETS snapshot backup",
     gap: "No replication",
     mitigationWanted: "Add session replication.",
-    mitigation: "Planned: Session state in a supervised store; the stateless 2026-07-28 era needs none.",
-    status: "planned",
+    mitigation: "Partly built: Streamable HTTP keeps each session's SSE events in a bounded EventStore, so a client that lost a stream gets what it missed (Last-Event-ID), including messages sent while no GET stream was open; a client whose session was lost re-initializes by itself; 2026-07-28 needs no session, and its tasks live in a server-wide store that outlives the request. Planned: session state in a supervised store (tier 2) that survives a restart of the server instance.",
+    status: "partial",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/transports/src/EventStore.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/transports/test/StreamableHttp.test.ts", name: "the GET stream carries server-initiated messages and replays what was sent while it was down" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a stream the server ends on purpose is resumed with Last-Event-ID and nothing is lost (SEP-1699)" }]
   })
 ]
 
