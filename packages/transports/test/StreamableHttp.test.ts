@@ -2,7 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as http from "node:http"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import * as net from "node:net"
 import { McpClient } from "@effect-mcp/client"
 import { McpServer, RequestContext, Tool } from "@effect-mcp/server"
@@ -10,6 +13,10 @@ import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as SampleServer from "../../../apps/sample/src/SampleServer.ts"
 import * as StreamableHttpClient from "../src/StreamableHttpClient.ts"
 import * as StreamableHttpServer from "../src/StreamableHttpServer.ts"
+
+v8.setFlagsFromString("--expose_gc")
+/** A full garbage collection, so heap figures measure what is retained. */
+const gc = vm.runInNewContext("gc") as () => void
 
 const withServer = (options: Partial<StreamableHttpServer.Options> = {}) =>
   Effect.gen(function*() {
@@ -129,24 +136,98 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
       expect((yield* listening.stats).sessionsExpired).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
-  it.live("a flood of 2,000 session creations stays within the cap; sessions in use are not pushed out", () =>
+  it.live("a flood of 10,000 session creations stays within the cap with memory bounded; sessions in use are not pushed out", () =>
     Effect.gen(function*() {
-      const listening = yield* withServer({ maxSessions: 50 })
+      const listening = yield* withServer({ maxSessions: 100 })
       const kept = yield* send(listening.url, "POST", json, initialize)
       const keptId = kept.headers["mcp-session-id"] as string
       yield* send(listening.url, "POST", { ...json, "mcp-session-id": keptId }, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }))
+      gc()
+      const heapBefore = process.memoryUsage().heapUsed
       for (let round = 0; round < 20; round++) {
-        yield* Effect.forEach(Array.from({ length: 100 }), () => send(listening.url, "POST", json, initialize), { concurrency: 20 })
+        yield* Effect.forEach(Array.from({ length: 500 }), () => send(listening.url, "POST", json, initialize), { concurrency: 50, discard: true })
         // the session in use stays recent
         yield* send(listening.url, "POST", { ...json, "mcp-session-id": keptId }, JSON.stringify({ jsonrpc: "2.0", id: round + 10, method: "ping" }))
-        expect(yield* listening.sessions).toBeLessThanOrEqual(50)
+        expect(yield* listening.sessions).toBeLessThanOrEqual(100)
       }
       const stats = yield* listening.stats
-      expect(stats.sessionsCreated).toBe(2001)
-      expect(stats.sessionsEvicted).toBe(2001 - 50)
+      expect(stats.sessionsCreated).toBe(10_001)
+      expect(stats.sessionsEvicted).toBe(10_001 - 100)
       const ping = yield* send(listening.url, "POST", { ...json, "mcp-session-id": keptId }, JSON.stringify({ jsonrpc: "2.0", id: 99, method: "ping" }))
       expect(ping.status).toBe(200)
+      gc()
+      // 10,000 sessions came and went: what is left is the cap's worth, not the flood's
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 * 1024 * 1024)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 120_000)
+
+  it.live("oversize bodies are refused without being buffered: 200 MiB sent, RSS stays bounded", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer({ maxBodyBytes: 64 * 1024 })
+      const rssBefore = process.memoryUsage().rss
+      const chunk = Buffer.alloc(1024 * 1024, 0x61)
+      const statuses = yield* Effect.forEach(Array.from({ length: 20 }), () =>
+        Effect.promise(() =>
+          new Promise<number>((resolve) => {
+            // chunked: no Content-Length, so the limit is enforced while reading
+            const request = http.request(listening.url, { method: "POST", headers: { ...json, "transfer-encoding": "chunked" } }, (res) => {
+              res.resume()
+              resolve(res.statusCode ?? 0)
+            })
+            request.on("error", () => resolve(-1))
+            let sent = 0
+            const pump = () => {
+              while (sent < 10 && request.write(chunk)) sent++
+              if (sent < 10) request.once("drain", pump)
+              else request.end()
+            }
+            pump()
+          })
+        ), { concurrency: 4 })
+      // each one is refused (413), or its connection is cut while it is still sending
+      expect(statuses.every((s) => s === 413 || s === -1)).toBe(true)
+      expect(statuses.filter((s) => s === 413).length).toBeGreaterThan(0)
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(100 * 1024 * 1024)
+      expect((yield* listening.stats).rejectedTooLarge).toBeGreaterThan(0)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 60_000)
+
+  it.live("the client reconnects a GET stream the server keeps ending, honouring retry, with no event ids", () =>
+    Effect.gen(function*() {
+      // a minimal server: a session, and a GET stream that sends one message without an id, `retry: 50`, ends
+      const gets: Array<number> = []
+      const fake = http.createServer((req, res) => {
+        if (req.method === "DELETE") return void res.writeHead(200).end()
+        if (req.method === "GET") {
+          gets.push(Date.now())
+          res.writeHead(200, { "content-type": "text/event-stream" })
+          res.end(`retry: 50\nevent: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"tick ${gets.length}"}}\n\n`)
+          return
+        }
+        let body = ""
+        req.setEncoding("utf8").on("data", (d: string) => (body += d)).on("end", () => {
+          const m = JSON.parse(body)
+          if (m.id === undefined) return void res.writeHead(202).end()
+          res.writeHead(200, { "content-type": "application/json", "mcp-session-id": "s1" })
+          res.end(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: m.method === "initialize"
+            ? { protocolVersion: "2025-11-25", capabilities: {}, serverInfo: { name: "fake", version: "1" } }
+            : {} }))
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", () => resolve()))),
+        () => Effect.promise(() => new Promise<void>((resolve) => {
+          fake.closeAllConnections()
+          fake.close(() => resolve())
+        }))
+      )
+      const port = (fake.address() as { port: number }).port
+      const transport = yield* StreamableHttpClient.connect({ url: `http://127.0.0.1:${port}/mcp`, maxReconnects: 5 })
+      const client = yield* McpClient.connect(transport, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] })
+      const ticks = yield* client.notifications.pipe(Stream.take(3), Stream.runCollect, Effect.timeout("5 seconds"))
+      expect(ticks.map((n) => (n.params as { data: string }).data)).toEqual(["tick 1", "tick 2", "tick 3"])
+      // each reconnection waited for the server's retry hint
+      expect(gets.length).toBeGreaterThanOrEqual(3)
+      for (let i = 1; i < 3; i++) expect(gets[i]! - gets[i - 1]!).toBeGreaterThanOrEqual(40)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
   it.live("2026-07-28: headers are checked against the body (-32020, 400), unknown methods are 404, GET is 405", () =>
     Effect.gen(function*() {
