@@ -1,6 +1,7 @@
 /**
  * Small measurement helpers shared by the benchmarks: interleaved rounds, medians, percentiles, machine facts.
  */
+import * as fs from "node:fs"
 import * as os from "node:os"
 
 /** A named variant to measure: `run` does one round of work and returns how many units it processed. */
@@ -65,3 +66,21 @@ export const machine = (): string =>
 /** Formats a number with thousands separators and a fixed number of decimals. */
 export const fmt = (n: number, decimals = 0): string =>
   n.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
+
+/**
+ * CPU time (user + system) a process has used so far, in milliseconds, from /proc (NaN elsewhere). The CPU a
+ * server spends per request is less sensitive to other load on the machine than its throughput.
+ */
+export const cpuMillis = (pid: number): number => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    // fields[11] and [12] are utime and stime (the 14th and 15th of the whole line), in clock ticks
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Linux's USER_HZ: 100 on every mainstream configuration. */
+const TICKS_PER_SECOND = 100

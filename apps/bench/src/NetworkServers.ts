@@ -13,7 +13,7 @@ import * as http from "node:http"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import WebSocket from "ws"
-import { fmt, machine, median, percentile } from "./Measure.ts"
+import { cpuMillis, fmt, machine, median, percentile } from "./Measure.ts"
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const sample = here("../../sample/src/main.ts")
@@ -47,6 +47,8 @@ interface RunResult {
   readonly concurrentP50: number
   readonly concurrentP99: number
   readonly rssMiB: number
+  /** Server CPU (user + system) per request over both measured phases, in microseconds. */
+  readonly cpuMicrosPerRequest: number
 }
 
 interface RawClient {
@@ -236,6 +238,7 @@ const runOnce = async (target: Target, calls: number, warmup: number): Promise<R
       const r = await call(i) as { content?: Array<{ text: string }> }
       if (r.content?.[0]?.text !== `hello ${i}`) throw new Error(`${target.name}: bad echo: ${JSON.stringify(r)}`)
     }
+    const cpuStart = cpuMillis(server.pid)
     const seq: Array<number> = []
     let start = performance.now()
     for (let i = 0; i < calls; i++) {
@@ -263,7 +266,8 @@ const runOnce = async (target: Target, calls: number, warmup: number): Promise<R
       concurrentRps: calls / concSeconds,
       concurrentP50: percentile(conc, 50),
       concurrentP99: percentile(conc, 99),
-      rssMiB: rssOf(server.pid)
+      rssMiB: rssOf(server.pid),
+      cpuMicrosPerRequest: ((cpuMillis(server.pid) - cpuStart) * 1000) / (2 * calls)
     }
   } finally {
     client.close()
@@ -281,7 +285,7 @@ export const runNetworkServers = async (options: { readonly calls: number; reado
   const rows = targets.map((target, t) =>
     `| ${target.name} | ${fmt(med(t, "sequentialRps"))} | ${fmt(med(t, "sequentialP50"), 3)} | ${fmt(med(t, "sequentialP99"), 3)} | ${
       fmt(med(t, "concurrentRps"))
-    } | ${fmt(med(t, "concurrentP50"), 3)} | ${fmt(med(t, "concurrentP99"), 3)} | ${fmt(med(t, "rssMiB"), 0)} |`
+    } | ${fmt(med(t, "concurrentP50"), 3)} | ${fmt(med(t, "concurrentP99"), 3)} | ${fmt(med(t, "rssMiB"), 0)} | ${fmt(med(t, "cpuMicrosPerRequest"), 0)} |`
   )
   const ratio = (a: number, b: number) => (a / b).toFixed(2)
   const [oursJson, sdkJson, oursSse, sdkSse, raw] = [0, 1, 2, 3, 4]
@@ -292,8 +296,8 @@ export const runNetworkServers = async (options: { readonly calls: number; reado
       fmt(options.warmup)
     } warm-up calls, then ${fmt(options.calls)} sequential \`tools/call echo\` and ${fmt(options.calls)} with 32 in flight. ${options.rounds} interleaved rounds, median. Server RSS from /proc after the run. ${machine()}.`,
     "",
-    "| server | sequential req/s | p50 ms | p99 ms | 32 in flight req/s | p50 ms | p99 ms | RSS MiB |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| server | sequential req/s | p50 ms | p99 ms | 32 in flight req/s | p50 ms | p99 ms | RSS MiB | server CPU µs/req |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows,
     "",
     "| ratio | value | goal |",
@@ -302,6 +306,8 @@ export const runNetworkServers = async (options: { readonly calls: number; reado
     `| ours / SDK, HTTP SSE, 32 in flight | ${ratio(med(oursSse, "concurrentRps"), med(sdkSse, "concurrentRps"))}× | ≥ 2× |`,
     `| SDK p50 / ours p50, HTTP JSON, sequential | ${ratio(med(sdkJson, "sequentialP50"), med(oursJson, "sequentialP50"))}× | ≥ 1× |`,
     `| ours / raw HTTP echo, JSON, 32 in flight | ${ratio(med(oursJson, "concurrentRps"), med(raw, "concurrentRps"))}× | — |`,
+    `| SDK CPU / ours CPU per request, HTTP JSON (server process) | ${ratio(med(sdkJson, "cpuMicrosPerRequest"), med(oursJson, "cpuMicrosPerRequest"))}× | — |`,
+    `| SDK CPU / ours CPU per request, HTTP SSE (server process) | ${ratio(med(sdkSse, "cpuMicrosPerRequest"), med(oursSse, "cpuMicrosPerRequest"))}× | — |`,
     ""
   ].join("\n")
   return { markdown, results }

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
-import { fmt, machine, median, percentile } from "./Measure.ts"
+import { cpuMillis, fmt, machine, median, percentile } from "./Measure.ts"
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
@@ -28,6 +28,8 @@ interface RunResult {
   readonly concurrentP50: number
   readonly concurrentP99: number
   readonly rssMiB: number
+  /** Server CPU (user + system) per request over both measured phases, in microseconds. */
+  readonly cpuMicrosPerRequest: number
 }
 
 /** A minimal JSON-RPC client over a child's stdio: one pending map, NDJSON framing, no validation. */
@@ -82,7 +84,7 @@ const startClient = (command: string, args: ReadonlyArray<string>) => {
       })
       child.stdin.end()
     })
-  return { request, notify, rss, close }
+  return { request, notify, rss, close, pid: child.pid! }
 }
 
 const call = (client: ReturnType<typeof startClient>, i: number) =>
@@ -103,6 +105,7 @@ const runOnce = async (command: string, args: ReadonlyArray<string>, calls: numb
       const r = await call(client, i) as { content?: Array<{ text: string }> }
       if (r.content?.[0]?.text !== `hello ${i}`) throw new Error(`bad echo: ${JSON.stringify(r)}`)
     }
+    const cpuStart = cpuMillis(client.pid)
     // sequential
     const seq: Array<number> = []
     let start = performance.now()
@@ -132,7 +135,8 @@ const runOnce = async (command: string, args: ReadonlyArray<string>, calls: numb
       concurrentRps: calls / concSeconds,
       concurrentP50: percentile(conc, 50),
       concurrentP99: percentile(conc, 99),
-      rssMiB: client.rss()
+      rssMiB: client.rss(),
+      cpuMicrosPerRequest: ((cpuMillis(client.pid) - cpuStart) * 1000) / (2 * calls)
     }
   } finally {
     await client.close()
@@ -154,7 +158,7 @@ export const runStdioServers = async (
   const rows = servers.map((server, s) =>
     `| ${server.name} | ${fmt(med(s, "sequentialRps"))} | ${fmt(med(s, "sequentialP50"), 3)} | ${fmt(med(s, "sequentialP99"), 3)} | ${
       fmt(med(s, "concurrentRps"))
-    } | ${fmt(med(s, "concurrentP50"), 3)} | ${fmt(med(s, "concurrentP99"), 3)} | ${fmt(med(s, "rssMiB"), 0)} |`
+    } | ${fmt(med(s, "concurrentP50"), 3)} | ${fmt(med(s, "concurrentP99"), 3)} | ${fmt(med(s, "rssMiB"), 0)} | ${fmt(med(s, "cpuMicrosPerRequest"), 0)} |`
   )
   const ratio = (a: number, b: number) => (a / b).toFixed(2)
   const ours = 0
@@ -167,8 +171,8 @@ export const runStdioServers = async (
       fmt(options.calls)
     } sequential \`tools/call echo\` and ${fmt(options.calls)} with 32 in flight. ${options.rounds} interleaved rounds (ours, SDK, raw, ours, …), median. Server RSS read from /proc after the run. ${machine()}.`,
     "",
-    "| server | sequential req/s | p50 ms | p99 ms | 32 in flight req/s | p50 ms | p99 ms | RSS MiB |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| server | sequential req/s | p50 ms | p99 ms | 32 in flight req/s | p50 ms | p99 ms | RSS MiB | server CPU µs/req |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows,
     "",
     "| ratio | value | goal |",
@@ -178,6 +182,7 @@ export const runStdioServers = async (
     `| SDK p50 / ours p50, sequential | ${ratio(med(sdk, "sequentialP50"), med(ours, "sequentialP50"))}× | ≥ 1× (ours no worse) |`,
     `| ours / raw echo, 32 in flight | ${ratio(med(ours, "concurrentRps"), med(raw, "concurrentRps"))}× | ≥ 0.6× |`,
     `| ours / raw echo, sequential | ${ratio(med(ours, "sequentialRps"), med(raw, "sequentialRps"))}× | — |`,
+    `| SDK CPU / ours CPU per request (server process) | ${ratio(med(sdk, "cpuMicrosPerRequest"), med(ours, "cpuMicrosPerRequest"))}× | — |`,
     ""
   ].join("\n")
   return { markdown, results }
