@@ -37,6 +37,7 @@ const usage = (): string => {
     "  --transport http     Streamable HTTP at http://HOST:PORT/mcp, both protocol eras (default port 3335;",
     "                       Host and Origin: localhost only)",
     "  --http-response M    how HTTP requests are answered: auto (JSON unless something streams first), json, sse",
+    "  --legacy-sse         also serve the deprecated 2024-11-05 HTTP+SSE transport (GET /sse, POST /messages)",
     "  --decode             instead, decode NDJSON (one JSON-RPC message per line) on stdin into one JSON line",
     "                       per frame: {\"ok\":true,\"kind\":...} or {\"ok\":false,\"error\":{...,\"mode\":\"FM-xx\"},...}",
     "  --max-frame-bytes N  largest frame accepted (default 4194304, or MCP_MAX_FRAME_BYTES)",
@@ -113,7 +114,13 @@ const serve = Effect.gen(function*() {
     if (response !== "auto" && response !== "json" && response !== "sse") {
       return yield* Effect.fail(new Error(`--http-response must be auto, json or sse`))
     }
-    const listening = yield* StreamableHttpServer.serve({ port, host: flagValue(args, "--host") ?? "127.0.0.1", response }, server.serve)
+    const listening = yield* StreamableHttpServer.serve({
+      port,
+      host: flagValue(args, "--host") ?? "127.0.0.1",
+      response,
+      legacySse: args.includes("--legacy-sse"),
+      toolInputSchema: (name) => server.findTool(name)?.inputSchema
+    }, server.serve)
     yield* Effect.logInfo(`effect-mcp sample server: Streamable HTTP on ${listening.url} (Ctrl-C to stop)`)
     return yield* Effect.never
   }
