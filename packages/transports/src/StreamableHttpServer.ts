@@ -28,7 +28,9 @@ import * as http from "node:http"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -912,3 +914,17 @@ export const serve = <E, R>(
       stats: Effect.sync(() => ({ ...stats }))
     }
   })
+
+/** The running Streamable HTTP server as a service (its address and counters), for applications built of Layers. */
+export class StreamableHttp extends Context.Service<StreamableHttp, HttpServer>()("effect-mcp/transports/StreamableHttp") {}
+
+/**
+ * The server as a Layer: listens while the layer is alive, serving each connection with `handle` (usually
+ * `McpServer.serve`), and provides its address and counters as `StreamableHttp`.
+ */
+export const layer = <E, R>(
+  options: Options,
+  handle: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+): Layer.Layer<StreamableHttp, Transport.TransportFailure, R | JsonRpcCodec.JsonRpcCodec> =>
+  Layer.effect(StreamableHttp, serve(options, handle))
+

@@ -399,4 +399,24 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
       )
       expect(answer).toContain("\"protocolVersion\":\"2024-11-05\"")
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("as a Layer: listens while the layer lives and provides its address", () =>
+    Effect.gen(function*() {
+      const server = yield* SampleServer.make
+      const url = yield* Effect.gen(function*() {
+        const http = yield* StreamableHttpServer.StreamableHttp
+        const ok = yield* send(http.url, "POST", json, initialize)
+        expect(ok.status).toBe(200)
+        return http.url
+      }).pipe(Effect.provide(StreamableHttpServer.layer({ port: 0 }, server.serve)))
+      // the layer is released: nothing listens any more
+      const refused = yield* Effect.promise(() =>
+        new Promise<boolean>((resolve) => {
+          const request = http.request(url, { method: "POST" }, () => resolve(false))
+          request.on("error", () => resolve(true))
+          request.end()
+        })
+      )
+      expect(refused).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 })
