@@ -6,7 +6,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
-import { McpClient } from "@effect-mcp/client"
+import { McpClient, OAuthClient } from "@effect-mcp/client"
 import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import { Revision } from "@effect-mcp/schema"
 import { StreamableHttpClient } from "@effect-mcp/transports"
@@ -21,6 +21,109 @@ const context = ((): Record<string, unknown> => {
   }
 })()
 const url = process.argv[process.argv.length - 1] ?? ""
+
+/** The client id the referee's CIMD scenarios expect (it need not resolve). */
+const CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
+const REDIRECT_URI = "http://localhost:3000/callback"
+
+const contextString = (key: string): string | undefined => {
+  const value = context[key]
+  return typeof value === "string" && value.length > 0 ? value : undefined
+}
+
+/**
+ * The OAuth client of an `auth/*` scenario: credentials and keys come from `MCP_CONFORMANCE_CONTEXT`
+ * (pre-registration, client credentials, enterprise-managed authorization, workload identity); the user agent
+ * follows no redirect and reads the authorization response off the `Location` header.
+ */
+const oauthClient = (serverUrl: string) => {
+  const clientId = contextString("client_id")
+  const clientSecret = contextString("client_secret")
+  const privateKeyPem = contextString("private_key_pem")
+  const issuer = contextString("issuer")
+  const preRegistered: OAuthClient.PreRegisteredClient | undefined = clientId === undefined ? undefined : {
+    clientId,
+    ...(clientSecret === undefined ? {} : { clientSecret }),
+    ...(issuer === undefined ? {} : { issuer }),
+    ...(privateKeyPem === undefined
+      ? {}
+      : { privateKey: { pem: privateKeyPem, algorithm: contextString("signing_algorithm") ?? "ES256" } })
+  }
+  const idpTokenEndpoint = contextString("idp_token_endpoint")
+  const idpIdToken = contextString("idp_id_token")
+  const idpClientId = contextString("idp_client_id")
+  const workloadJwt = contextString("valid_jwt")
+  const grant: OAuthClient.Grant = scenario.startsWith("auth/client-credentials")
+    ? { type: "client_credentials" }
+    : idpTokenEndpoint !== undefined && idpIdToken !== undefined && idpClientId !== undefined
+    ? {
+      type: "jwt_bearer",
+      assertion: OAuthClient.idJagAssertion({ tokenEndpoint: idpTokenEndpoint, subjectToken: idpIdToken, clientId: idpClientId, timeout: "10 seconds" })
+    }
+    : workloadJwt !== undefined
+    ? { type: "jwt_bearer", assertion: () => Effect.succeed(workloadJwt) }
+    : { type: "authorization_code" }
+  return OAuthClient.make({
+    serverUrl,
+    grant,
+    redirectUri: REDIRECT_URI,
+    userAgent: OAuthClient.redirectUserAgent({ timeout: "10 seconds" }),
+    clientName: "effect-mcp-conformance-client",
+    applicationType: "native",
+    clientMetadataUrl: CLIENT_METADATA_URL,
+    ...(preRegistered === undefined ? {} : { preRegistered }),
+    dpop: true,
+    legacyDiscovery: true,
+    requestTimeout: "10 seconds",
+    authorizationTimeout: "15 seconds"
+  })
+}
+
+/**
+ * Authorizes before the handshake in the 2026-07-28 era. McpClient gives `server/discover` 10 s, and a first
+ * authorization (discovery, registration, user agent, token) inside that window fails on a loaded machine.
+ * A bare `server/discover` is sent as the transport would send it; a 401/403 challenge goes to the OAuth
+ * client, whose error (a mismatched resource or issuer, …) ends the run as the transport would end it.
+ */
+const preflight = (oauth: OAuthClient.OAuthClient, serverUrl: string, revision: string) =>
+  Effect.gen(function*() {
+    const response = yield* Effect.tryPromise({
+      try: (signal) =>
+        fetch(serverUrl, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: "application/json, text/event-stream",
+            "mcp-protocol-version": revision,
+            "mcp-method": "server/discover"
+          },
+          body: JSON.stringify({
+            jsonrpc: "2.0",
+            id: "effect-mcp-preflight",
+            method: "server/discover",
+            params: {
+              _meta: {
+                "io.modelcontextprotocol/protocolVersion": revision,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": { name: "effect-mcp-conformance-client", version: "0.1.0" }
+              }
+            }
+          }),
+          signal
+        }).then(async (r) => {
+          await r.body?.cancel().catch(() => undefined)
+          return r
+        }),
+      catch: (error) => new Error(`preflight: ${String(error)}`)
+    }).pipe(Effect.timeout("10 seconds"))
+    if (response.status === 401 || response.status === 403) {
+      yield* oauth.challenge({
+        status: response.status,
+        wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined,
+        url: new URL(serverUrl)
+      })
+    }
+  })
 
 interface ToolCall {
   readonly name: string
@@ -40,7 +143,13 @@ const program = Effect.gen(function*() {
   }
   // the referee names the revision; without it (the 0.1.x referees) the stateful era, as they expect
   const revisions = version !== undefined && Revision.isRevision(version) ? [version] : Revision.stateful
-  const transport = yield* StreamableHttpClient.connect({ url })
+  const authorization = scenario.startsWith("auth/") ? yield* oauthClient(url) : undefined
+  if (authorization !== undefined && revisions.length === 1 && Revision.era(revisions[0]!) === "stateless") {
+    yield* preflight(authorization, url, revisions[0]!)
+  }
+  const transport = yield* StreamableHttpClient.connect(
+    authorization === undefined ? { url } : { url, authorization, headers: (request) => authorization.requestHeaders(request.method, request.url) }
+  )
   const client = yield* McpClient.connect(transport, {
     info: { name: "effect-mcp-conformance-client", version: "0.1.0" },
     revisions,

@@ -51,6 +51,11 @@ export interface Options {
   readonly revisions?: ReadonlyArray<Revision.Revision>
   /** Default time a call may go without a response or progress (default 60 s). */
   readonly requestTimeout?: Duration.Input
+  /**
+   * Time for the `server/discover` probe (default 10 s). Give it more when connecting can include an
+   * authorization flow (an OAuth login runs inside the first request).
+   */
+  readonly discoverTimeout?: Duration.Input
   /** Most `input_required` rounds of one call before giving up (default 8). */
   readonly maxInputRounds?: number
   /** Extra client capabilities to declare (e.g. `experimental`, `extensions`). */
@@ -280,7 +285,7 @@ export const connect = (
     })
 
     const discover = (revision: Revision.Revision) =>
-      protocol.request("server/discover", { _meta: modernMeta(revision) }, { timeout: Duration.seconds(10) })
+      protocol.request("server/discover", { _meta: modernMeta(revision) }, { timeout: options.discoverTimeout ?? Duration.seconds(10) })
 
     const legacy = Effect.gen(function*() {
       if (stateful.length === 0) {

@@ -37,8 +37,10 @@ import * as McpHeaders from "./internal/mcpHeaders.ts"
 export interface ClientOptions {
   /** The MCP endpoint. */
   readonly url: string | URL
-  /** Extra headers on every request (e.g. `authorization`); a function is called per request. */
-  readonly headers?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>)
+  /** Extra headers on every request (e.g. `authorization`); a function is called per request with its method and URL. */
+  readonly headers?:
+    | Readonly<Record<string, string>>
+    | ((request: { readonly method: string; readonly url: URL }) => Readonly<Record<string, string>>)
   /** Largest response body or SSE event accepted, in bytes (default: the codec's frame limit). */
   readonly maxResponseBytes?: number
   /** Time to wait for a response's headers (default 60 s). */
@@ -60,6 +62,8 @@ export interface Challenge {
   readonly status: number
   readonly wwwAuthenticate: string | undefined
   readonly url: URL
+  /** The response's headers (lower-case names), e.g. `dpop-nonce`. */
+  readonly headers: Readonly<Record<string, string | undefined>>
 }
 
 /** The hook an authorization client (OAuth 2.1) plugs into the transport. */
@@ -123,8 +127,8 @@ export const connect = (
     let authHeaders: Readonly<Record<string, string>> = options.authorization === undefined
       ? {}
       : yield* Effect.orElseSucceed(options.authorization.headers, () => ({}))
-    const extraHeaders = () => ({
-      ...(typeof options.headers === "function" ? options.headers() : options.headers ?? {}),
+    const extraHeaders = (method: string) => ({
+      ...(typeof options.headers === "function" ? options.headers({ method, url }) : options.headers ?? {}),
       ...authHeaders
     })
 
@@ -211,7 +215,7 @@ export const connect = (
       const request = (secure ? https : http).request(url, {
         method,
         agent,
-        headers: { ...extraHeaders(), ...headers, ...(body === undefined ? {} : { "content-length": String(Buffer.byteLength(body)) }) }
+        headers: { ...extraHeaders(method), ...headers, ...(body === undefined ? {} : { "content-length": String(Buffer.byteLength(body)) }) }
       })
       active.add(request)
       const timer = setTimeout(() => {
@@ -420,7 +424,11 @@ export const connect = (
         if ((status === 401 || status === 403) && authorization !== undefined && authAttempts < MAX_AUTH_ATTEMPTS) {
           body.resume()
           const wwwAuthenticate = response.headers["www-authenticate"]
-          const answer = authorization.challenge({ status, wwwAuthenticate, url }).pipe(
+          const responseHeaders: Record<string, string | undefined> = {}
+          for (const [name, value] of Object.entries(response.headers)) {
+            responseHeaders[name] = Array.isArray(value) ? value.join(", ") : value
+          }
+          const answer = authorization.challenge({ status, wwwAuthenticate, url, headers: responseHeaders }).pipe(
             Effect.flatMap((retry) => retry ? Effect.map(authorization.headers, (h) => h) : Effect.succeed(undefined))
           )
           Effect.runCallback(answer, {

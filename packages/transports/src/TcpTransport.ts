@@ -48,12 +48,14 @@ import * as Writer from "./internal/writer.ts"
  * layer above never sees it. A peer that does not take the probe within `timeout` (it does not read), or does
  * not answer it within `timeout`, is hung: the connection is dropped with `ConnectionClosed` naming FM-31.
  * The transport knows no MCP: the caller names the method (`"ping"` for MCP, which both sides answer; in the
- * stateless 2026-07-28 era a server answers it with an error, which proves life just as well).
+ * stateless 2026-07-28 era a server answers it with an error, which proves life just as well). Turn it on only
+ * towards peers that answer every JSON-RPC request, as JSON-RPC requires: a peer that ignores the probe is
+ * taken for hung.
  */
 export interface HeartbeatOptions {
   /** The JSON-RPC method of the probe request, e.g. `"ping"` (MCP). */
   readonly method: string
-  /** Time between probes (default 30 s). */
+  /** Time from one answered probe to the next (default 30 s). */
   readonly interval?: Duration.Input
   /** Time the peer has to take a probe and to answer it (default 10 s). */
   readonly timeout?: Duration.Input
@@ -190,7 +192,7 @@ const make = (
     }
     let awaiting: { readonly id: string; readonly answered: () => void } | undefined
     const heartbeat = options.heartbeat
-    const heartbeatPrefix = `${HEARTBEAT_ID}${crypto.randomUUID()}:`
+    const heartbeatPrefix = heartbeat === undefined ? HEARTBEAT_ID : `${HEARTBEAT_ID}${crypto.randomUUID()}:`
     if (heartbeat !== undefined) {
       let round = 0
       const probe = (answered: () => void) =>
@@ -236,19 +238,21 @@ const make = (
       return false
     }
 
-    const bytes = NodeStream.fromReadable<Uint8Array, Transport.TransportError>({
+    const socketBytes = NodeStream.fromReadable<Uint8Array, Transport.TransportError>({
       evaluate: () => socket,
       onError: (error) =>
         terminal ??
           writer.failure() ??
           new Transport.TransportFailure({ detail: `${name}: ${error instanceof Error ? error.message : String(error)}`, cause: error }),
       closeOnDone: false
-    }).pipe(Stream.mapArray((chunk) => {
+    })
+    // the per-chunk and per-frame steps are there only when something needs them (the hot path stays bare)
+    const bytes = options.idleTimeout === undefined ? socketBytes : Stream.mapArray(socketBytes, (chunk) => {
       activity.touch()
       return chunk
-    }))
-    const incoming = codec.decodeNdjson(bytes, { allowBatch: true }).pipe(
-      Stream.filter(pass),
+    })
+    const decoded = codec.decodeNdjson(bytes, { allowBatch: true })
+    const incoming = (side === "client" || heartbeat !== undefined ? Stream.filter(decoded, pass) : decoded).pipe(
       // a connection dropped here (refused, idle, hung) fails, even if the socket's end raced the reason
       Stream.concat(Stream.suspend(() => (terminal === undefined ? Stream.empty : Stream.fail(terminal))))
     )
@@ -290,7 +294,9 @@ export interface ServerOptions extends ConnectionOptions {
 
 /** A listening server. */
 export interface TcpServer {
+  /** The address bound. */
   readonly host: string
+  /** The port bound (the one picked when 0 was asked for). */
   readonly port: number
   /** Connections open now. */
   readonly connections: Effect.Effect<number>

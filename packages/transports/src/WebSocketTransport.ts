@@ -38,7 +38,7 @@ const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/
 
 /** The ping/pong heartbeat (FM-31). */
 export interface HeartbeatOptions {
-  /** Time between pings (default 30 s). */
+  /** Time from one answered ping to the next (default 30 s). */
   readonly interval?: Duration.Input
   /**
    * Time the peer has to answer a ping with a pong (default 10 s); past it the connection is terminated with
@@ -198,8 +198,11 @@ export interface ServerOptions extends Omit<ConnectionOptions, "heartbeat"> {
 
 /** A listening WebSocket server. */
 export interface WebSocketServerInfo {
+  /** The address bound. */
   readonly host: string
+  /** The port bound (the one picked when 0 was asked for). */
   readonly port: number
+  /** The endpoint's `ws://` URL. */
   readonly url: string
   /** Connections open now. */
   readonly connections: Effect.Effect<number>

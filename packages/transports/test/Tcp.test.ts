@@ -346,8 +346,8 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
     Effect.gen(function*() {
       const done = yield* Deferred.make<Exit.Exit<void, unknown>>()
       const payload = "y".repeat(64 * 1024)
-      const frames = 64 // 4 MiB through a 1 MiB bound
-      const listening = yield* TcpTransport.serve({ port: 0, maxBufferedBytes: 1024 * 1024 }, (transport) =>
+      const frames = 64 // 4 MiB through a 2 MiB bound
+      const listening = yield* TcpTransport.serve({ port: 0, maxBufferedBytes: 2 * 1024 * 1024 }, (transport) =>
         Effect.forEach(Array.from({ length: frames }, (_, i) => i), (i) => transport.send(JsonRpc.notification("bulk", { i, payload })), {
           concurrency: 4,
           discard: true
@@ -365,7 +365,7 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
     Effect.gen(function*() {
       const result = yield* Deferred.make<{ sends: Array<Exit.Exit<void, unknown>>; incoming: Exit.Exit<void, unknown> }>()
       const payload = "z".repeat(256 * 1024)
-      const listening = yield* TcpTransport.serve({ port: 0, maxBufferedBytes: 1024 * 1024 }, (transport) =>
+      const listening = yield* TcpTransport.serve({ port: 0, maxBufferedBytes: 2 * 1024 * 1024 }, (transport) =>
         Effect.gen(function*() {
           // many handlers answering at once: 16 MiB for a peer that reads nothing
           const sends = yield* Effect.forEach(Array.from({ length: 64 }, (_, i) => i), (i) =>
@@ -376,11 +376,13 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
       const peer = yield* rawPeer(listening.port, { read: false })
       const { incoming, sends } = yield* Deferred.await(result)
       const failure = errorOf(incoming) as Transport.TransportError
-      expect(failure).toMatchObject({ _tag: "TransportFailure", cause: { mode: "FM-15", maxBufferedBytes: 1024 * 1024 } })
+      expect(failure).toMatchObject({ _tag: "TransportFailure", cause: { mode: "FM-15", maxBufferedBytes: 2 * 1024 * 1024 } })
       expect(failure.message).toMatch(/the peer is not reading \(FM-15\)/)
       const failed = sends.filter(Exit.isFailure)
       expect(failed.length).toBeGreaterThan(0)
       for (const exit of failed) expect(errorOf(exit)).toBe(failure)
+      // the peer, once it reads again, finds the connection closed
+      peer.socket.resume()
       expect(yield* peer.awaitClose()).toBe(true)
       expect(yield* eventually(() => Effect.runSync(listening.connections) === 0)).toBe(true)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 20_000)
@@ -415,6 +417,7 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
       const error = errorOf(yield* Deferred.await(result)) as Transport.TransportError
       expect(error).toMatchObject({ _tag: "TransportFailure", cause: { mode: "FM-15", stallTimeoutMs: 30_000 } })
       expect(error.message).toMatch(/not reading \(FM-15\): nothing it was sent has been read for 30000 ms/)
+      peer.socket.resume()
       expect(yield* peer.awaitClose()).toBe(true)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 20_000)
 

@@ -129,7 +129,8 @@ export const make = (stream: NodeJS.WritableStream, name: string, options: Optio
         onError(error)
       }
     }
-    const HIGH_WATER = 1024 * 1024
+    // frames of one turn are coalesced up to this many bytes before writers wait: well inside any bound
+    const HIGH_WATER = maxBuffered === undefined ? 1024 * 1024 : Math.max(1, Math.min(1024 * 1024, Math.floor(maxBuffered / 4)))
     const waitDrain = Effect.gen(function*() {
       while (needDrain || queued > HIGH_WATER) {
         if (failed !== undefined) return yield* Effect.fail(failed)
