@@ -240,11 +240,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "ranch backpressure",
     gap: "No monitoring signals",
     mitigationWanted: "Monitor socket queue depth explicitly. Implement explicit backpressure signal. Add metrics on backpressure frequency.",
-    mitigation: "Partly built: stdio writes respect the stream's backpressure (one persistent drain listener, bounded queue of coalesced frames), tested with a slow reader losing nothing. Planned: backpressure metrics, and the same for TCP, HTTP and WebSocket.",
-    status: "partial",
-    errors: [],
-    location: ["packages/transports/src/internal/writer.ts"],
-    tests: [{ file: "packages/transports/test/Stdio.test.ts", name: "stdio client: backpressure on a slow reader loses nothing" }]
+    mitigation: "Every transport respects backpressure both ways and bounds what waits: stdio, TCP and WebSocket writers wait for drain with one persistent listener; reading pauses while the consumer is slow (nothing piles up); past maxBufferedBytes of unsent bytes (16 MiB by default) or a send stalled for stallTimeout (30 s) the peer is disconnected with a typed TransportFailure naming FM-15; Streamable HTTP cuts a response whose client does not read past its bound, and bounds each session's inbox (503 with Retry-After).",
+    status: "mitigated",
+    errors: ["TransportFailure"],
+    location: ["packages/transports/src/internal/writer.ts", "packages/transports/src/TcpTransport.ts", "packages/transports/src/WebSocketTransport.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/transports/test/Stdio.test.ts", name: "stdio client: backpressure on a slow reader loses nothing" }, { file: "packages/transports/test/Tcp.test.ts", name: "FM-15 reading pauses while the consumer is slow: the peer's writes stall, nothing piles up, nothing is lost" }, { file: "packages/transports/test/Tcp.test.ts", name: "FM-15 a reader that never reads is disconnected once maxBufferedBytes wait for it (typed TransportFailure)" }, { file: "packages/transports/test/Tcp.test.ts", name: "FM-15 a send that waits stallTimeout for a peer that reads nothing disconnects it (TestClock)" }, { file: "packages/transports/test/WebSocket.test.ts", name: "FM-15 a reader that does not read is terminated once bufferedAmount passes maxBufferedBytes (typed TransportFailure)" }]
   }),
   row(16, "Handler crash cascade", "Cascading", 8, 4, 6, 192, "MEDIUM", {
     documentedMitigation: "Supervisor restarts",
@@ -400,11 +400,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Socket timeouts",
     gap: "No keep-alive probes",
     mitigationWanted: "Enable TCP_KEEPALIVE, add application-level heartbeats.",
-    mitigation: "Planned: Every wait has a timeout; keep-alive pings on long-lived streams.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Hung peers are detected, not waited on: TCP keep-alive (30 s) plus an application heartbeat (a JSON-RPC probe every interval whose answer, result or error, proves the peer alive; `ping` works in both eras) and an idle timeout; WebSocket ping/pong with a deadline, both sides; Streamable HTTP header and body timeouts (408) and SSE keep-alive comments; every request has a timeout. A dropped peer gets a typed ConnectionClosed naming FM-31.",
+    status: "mitigated",
+    errors: ["ConnectionClosed"],
+    location: ["packages/transports/src/internal/liveness.ts", "packages/transports/src/TcpTransport.ts", "packages/transports/src/WebSocketTransport.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/transports/test/Tcp.test.ts", name: "FM-31 heartbeat on Effect's Clock (TestClock): probes every interval; only the peer that misses the deadline is dropped" }, { file: "packages/transports/test/Tcp.test.ts", name: "FM-31 heartbeat: MCP peers answer the probe in both eras and never see it; a peer that does not answer is dropped" }, { file: "packages/transports/test/WebSocket.test.ts", name: "FM-31 ping/pong heartbeat: clients that pong stay; one that never pongs is terminated with a typed reason" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a slowloris client (headers never finished, or a body trickled) is cut off; others are served meanwhile" }]
   }),
   row(32, "File descriptor exhaustion", "Resource", 9, 3, 8, 216, "HIGH", {
     documentedMitigation: "ulimit in docker",
@@ -450,11 +450,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Connection limits module",
     gap: "No graceful degradation",
     mitigationWanted: "Implement graceful rejection with retry-after. Prioritize connections by request type (e.g., health checks). Add connection draining (close idle conns if near limit).",
-    mitigation: "Partly built: the TCP server bounds its connections (default 1,024); past the bound a new connection is closed at once and the others keep being served. Planned: the same bound with HTTP 503 for Streamable HTTP, and metrics.",
-    status: "partial",
-    errors: [],
-    location: ["packages/transports/src/TcpTransport.ts"],
-    tests: [{ file: "packages/transports/test/Tcp.test.ts", name: "FM-36 past maxConnections a new connection is refused and the others keep working" }]
+    mitigation: "Every listener bounds its connections and refuses gracefully: TCP past maxConnections writes one JSON-RPC error frame (-32010, data.retryAfterMs) and closes; WebSocket answers the handshake with HTTP 503 and Retry-After; Streamable HTTP caps sessions (unconfirmed sessions evicted first, then the least recently used) and bounds each session's inbox. The served connections are unaffected; refusals are counted.",
+    status: "mitigated",
+    errors: ["ConnectionClosed", "TransportFailure"],
+    location: ["packages/transports/src/TcpTransport.ts", "packages/transports/src/WebSocketTransport.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/transports/test/Tcp.test.ts", name: "FM-36 a flood of 300 connections past a limit of 20: each refused one gets one retry-after frame; the served ones keep answering" }, { file: "packages/transports/test/WebSocket.test.ts", name: "FM-36 a flood of 100 handshakes past a limit of 5: each refused one gets HTTP 503 with Retry-After; the served ones keep answering" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a flood of 10,000 session creations stays within the cap with memory bounded; sessions in use are not pushed out" }]
   }),
   row(37, "Message queue overflow", "Resource", 8, 4, 7, 224, "HIGH", {
     documentedMitigation: "gen_server queue limits",
