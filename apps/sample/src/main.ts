@@ -90,7 +90,13 @@ const serve = Effect.gen(function*() {
       return yield* Effect.fail(new Error(`--port must be a port number`))
     }
     const server = yield* SampleServer.make
-    const listening = yield* TcpTransport.serve({ port, host: flagValue(args, "--host") ?? "127.0.0.1" }, server.serve)
+    const listening = yield* TcpTransport.serve({
+      port,
+      host: flagValue(args, "--host") ?? "127.0.0.1",
+      // hung clients are found (FM-31): a ping every 30 s answered within 10 s, and 10 minutes of silence at most
+      heartbeat: { method: "ping" },
+      idleTimeout: "10 minutes"
+    }, server.serve)
     yield* Effect.logInfo(`effect-mcp sample server: NDJSON over TCP on ${listening.host}:${listening.port} (Ctrl-C to stop)`)
     return yield* Effect.never
   }
