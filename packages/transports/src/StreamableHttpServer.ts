@@ -87,6 +87,12 @@ export interface Options {
    * the body (SEP-2243); e.g. `(name) => server.findTool(name)?.inputSchema`. Without it those headers pass.
    */
   readonly toolInputSchema?: (name: string) => unknown
+  /**
+   * Admission control (load shedding, drain): asked before a new session (`"session"`) and before each request
+   * (`"request"`); a failure answers 503 with `Retry-After` and -32010 (`data.retryAfterMs` from the error when
+   * it has one). E.g. the runtime's `ResourceMonitor.admit`.
+   */
+  readonly admit?: (kind: "session" | "request") => Effect.Effect<void, unknown>
   /** Extra routes served before the MCP endpoint (health checks, metrics); return `true` when handled. */
   readonly routes?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean
 }
@@ -678,59 +684,79 @@ export const serve = <E, R>(
         if (Result.isFailure(decoded)) {
           return reply(res, 400, JSON.stringify(CodecError.toResponse(decoded.failure)))
         }
-        const incoming = decoded.success
-        const sessionId = header(request, "mcp-session-id")
-        const headerVersion = header(request, "mcp-protocol-version")
-        const first = Array.isArray(incoming) ? incoming[0] as JsonRpc.Message : incoming as JsonRpc.Message
-        const params = "params" in first && isRecord(first.params) ? first.params : undefined
-        const meta = params !== undefined && isRecord(params._meta) ? params._meta : undefined
-        const bodyVersion = meta?.["io.modelcontextprotocol/protocolVersion"]
-        const stateless = !Array.isArray(incoming) &&
-          ((headerVersion !== undefined && statelessVersions.includes(headerVersion)) ||
-            (typeof bodyVersion === "string" && !statefulVersions.includes(bodyVersion)))
-        if (stateless) {
-          // the stateless binding: sessions are ignored
-          if (JsonRpc.isResponse(first)) {
-            return reply(res, 400, failureText(null, ErrorCode.InvalidRequest, "This protocol version takes no responses from clients"))
+        const admit = options.admit
+        if (admit === undefined) return dispatchPost(decoded.success, request, res)
+        const first = (Array.isArray(decoded.success) ? decoded.success[0] : decoded.success) as JsonRpc.Message
+        if (!JsonRpc.isRequest(first)) return dispatchPost(decoded.success, request, res)
+        const kind = first.method === "initialize" && header(request, "mcp-session-id") === undefined ? "session" : "request"
+        Effect.runCallback(admit(kind), {
+          onExit: (exit) => {
+            if (exit._tag === "Success") return dispatchPost(decoded.success, request, res)
+            stats.rejectedOverloaded++
+            const error = Cause.squash(exit.cause) as { readonly retryAfterMs?: unknown; readonly message?: unknown }
+            const retryAfterMs = typeof error?.retryAfterMs === "number" ? error.retryAfterMs : 1_000
+            const reason = typeof error?.message === "string" ? error.message : "the server is shedding load"
+            reply(res, 503, failureText(first.id, ErrorCode.Overloaded, `Overloaded: ${reason}`, { retryAfterMs }), {
+              "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000)))
+            })
           }
-          const message = first as JsonRpc.Request | JsonRpc.Notification
-          const mismatch = headerMismatch(request, message)
-          const id = JsonRpc.isRequest(first) ? first.id : null
-          if (mismatch !== undefined) return reply(res, 400, failureText(id, ErrorCode.HeaderMismatch, `Header mismatch: ${mismatch}`))
-          if (id === null) return reply(res, 202)
-          if (meta === undefined || bodyVersion === undefined) {
-            return reply(res, 400, failureText(id, ErrorCode.InvalidParams, "params._meta must carry io.modelcontextprotocol/protocolVersion"))
-          }
-          return postStateless(first as JsonRpc.Request, request, res)
+        })
+      })
+    }
+
+    /** Routes a decoded POST: the stateless binding, a new session, or an existing one. */
+    const dispatchPost = (incoming: JsonRpc.Incoming, request: http.IncomingMessage, res: http.ServerResponse) => {
+      const sessionId = header(request, "mcp-session-id")
+      const headerVersion = header(request, "mcp-protocol-version")
+      const first = Array.isArray(incoming) ? incoming[0] as JsonRpc.Message : incoming as JsonRpc.Message
+      const params = "params" in first && isRecord(first.params) ? first.params : undefined
+      const meta = params !== undefined && isRecord(params._meta) ? params._meta : undefined
+      const bodyVersion = meta?.["io.modelcontextprotocol/protocolVersion"]
+      const stateless = !Array.isArray(incoming) &&
+        ((headerVersion !== undefined && statelessVersions.includes(headerVersion)) ||
+          (typeof bodyVersion === "string" && !statefulVersions.includes(bodyVersion)))
+      if (stateless) {
+        // the stateless binding: sessions are ignored
+        if (JsonRpc.isResponse(first)) {
+          return reply(res, 400, failureText(null, ErrorCode.InvalidRequest, "This protocol version takes no responses from clients"))
         }
-        if (sessionId === undefined) {
-          if (JsonRpc.isRequest(first) && first.method === "initialize" && !Array.isArray(incoming)) {
-            const session = createSession(false)!
-            session.initializeId = first.id
-            const requested = params?.protocolVersion
-            session.protocolVersion = typeof requested === "string" ? requested : undefined
-            return postToSession(session, incoming, request, res)
-          }
-          if (headerVersion !== undefined && !statefulVersions.includes(headerVersion)) {
-            return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.UnsupportedProtocolVersion, "Unsupported protocol version", {
-              supported: [...statefulVersions, ...statelessVersions],
-              requested: headerVersion
-            }))
-          }
-          return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
+        const message = first as JsonRpc.Request | JsonRpc.Notification
+        const mismatch = headerMismatch(request, message)
+        const id = JsonRpc.isRequest(first) ? first.id : null
+        if (mismatch !== undefined) return reply(res, 400, failureText(id, ErrorCode.HeaderMismatch, `Header mismatch: ${mismatch}`))
+        if (id === null) return reply(res, 202)
+        if (meta === undefined || bodyVersion === undefined) {
+          return reply(res, 400, failureText(id, ErrorCode.InvalidParams, "params._meta must carry io.modelcontextprotocol/protocolVersion"))
         }
-        const session = sessions.get(sessionId)
-        if (session === undefined || session.ended) {
-          return reply(res, 404, failureText(JsonRpc.isRequest(first) ? first.id : null, -32001, "Session not found"))
+        return postStateless(first as JsonRpc.Request, request, res)
+      }
+      if (sessionId === undefined) {
+        if (JsonRpc.isRequest(first) && first.method === "initialize" && !Array.isArray(incoming)) {
+          const session = createSession(false)!
+          session.initializeId = first.id
+          const requested = params?.protocolVersion
+          session.protocolVersion = typeof requested === "string" ? requested : undefined
+          return postToSession(session, incoming, request, res)
         }
         if (headerVersion !== undefined && !statefulVersions.includes(headerVersion)) {
-          return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version: ${headerVersion}`))
+          return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.UnsupportedProtocolVersion, "Unsupported protocol version", {
+            supported: [...statefulVersions, ...statelessVersions],
+            requested: headerVersion
+          }))
         }
-        if (JsonRpc.isRequest(first) && first.method === "initialize") {
-          return reply(res, 400, failureText(first.id, ErrorCode.InvalidRequest, "The session is already initialized"))
-        }
-        return postToSession(session, incoming, request, res)
-      })
+        return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
+      }
+      const session = sessions.get(sessionId)
+      if (session === undefined || session.ended) {
+        return reply(res, 404, failureText(JsonRpc.isRequest(first) ? first.id : null, -32001, "Session not found"))
+      }
+      if (headerVersion !== undefined && !statefulVersions.includes(headerVersion)) {
+        return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version: ${headerVersion}`))
+      }
+      if (JsonRpc.isRequest(first) && first.method === "initialize") {
+        return reply(res, 400, failureText(first.id, ErrorCode.InvalidRequest, "The session is already initialized"))
+      }
+      return postToSession(session, incoming, request, res)
     }
 
     const openSse = (stream: ResponseStream, res: http.ServerResponse) => {

@@ -411,4 +411,31 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
       }).pipe(Effect.provide(StreamableHttpServer.layer({ port: 0 }, server.serve)))
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  it.live("admission control: a refused session or request gets 503 with Retry-After and -32010; admitted ones are served", () =>
+    Effect.gen(function*() {
+      let shedding: "session" | "request" | undefined
+      const listening = yield* withServer({
+        admit: (kind) =>
+          kind === shedding || (shedding === "request")
+            ? Effect.fail({ message: `shedding ${kind}s`, retryAfterMs: 2_500 })
+            : Effect.void
+      })
+      const a = yield* send(listening.url, "POST", json, initialize)
+      expect(a.status).toBe(200)
+      const id = a.headers["mcp-session-id"] as string
+      shedding = "session"
+      const refused = yield* send(listening.url, "POST", json, initialize)
+      expect(refused.status).toBe(503)
+      expect(refused.headers["retry-after"]).toBe("3")
+      expect(JSON.parse(refused.body).error).toMatchObject({ code: -32010, data: { retryAfterMs: 2_500 } })
+      // new sessions are shed first: the session in use is still served
+      const ping = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" })
+      expect((yield* send(listening.url, "POST", { ...json, "mcp-session-id": id }, ping)).status).toBe(200)
+      shedding = "request"
+      expect((yield* send(listening.url, "POST", { ...json, "mcp-session-id": id }, ping)).status).toBe(503)
+      shedding = undefined
+      expect((yield* send(listening.url, "POST", { ...json, "mcp-session-id": id }, ping)).status).toBe(200)
+      expect((yield* listening.stats).rejectedOverloaded).toBe(2)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 })
