@@ -15,7 +15,11 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Stdio from "effect/Stdio"
 import * as Stream from "effect/Stream"
+import type { Transport } from "@effect-mcp/core"
+import type { McpServer } from "@effect-mcp/server"
+import { Health, ResourceMonitor, Runtime, Tiers } from "@effect-mcp/runtime"
 import { StdioServerTransport, StreamableHttpServer, TcpTransport, WebSocketTransport } from "@effect-mcp/transports"
+import type * as Scope from "effect/Scope"
 import { render } from "./Render.ts"
 import * as SampleServer from "./SampleServer.ts"
 
@@ -79,56 +83,84 @@ const decode = Effect.gen(function*() {
   )
 })
 
-/** The sample MCP server on stdio; returns when stdin closes. */
+const portOf = (args: ReadonlyArray<string>, fallback: number) => {
+  const port = Number(flagValue(args, "--port") ?? String(fallback))
+  return Number.isSafeInteger(port) && port >= 0 && port <= 65535
+    ? Effect.succeed(port)
+    : Effect.fail(new Error(`--port must be a port number`))
+}
+
+/**
+ * A network listener under the supervision tiers: the listener is a tier-4 transport (restarted with backoff if
+ * it crashes), each connection a tier-3 server (a crash ends that connection only), with the resource monitor
+ * shedding load and, on HTTP, /health, /ready and /metrics next to /mcp. Returns when the runtime stops.
+ */
+const supervised = <E>(
+  name: string,
+  listen: (
+    server: McpServer.McpServer<never>,
+    handle: (transport: Transport.Transport) => Effect.Effect<void>,
+    observability: { readonly routes: StreamableHttpServer.Options["routes"]; readonly admit: StreamableHttpServer.Options["admit"] }
+  ) => Effect.Effect<string, E, Scope.Scope | JsonRpcCodec.JsonRpcCodec>
+) =>
+  Effect.gen(function*() {
+    const runtime = yield* Runtime.Runtime
+    const transports = yield* Tiers.TransportTier
+    const servers = yield* Tiers.ServerTier
+    const health = yield* Health.Health
+    const monitor = yield* ResourceMonitor.ResourceMonitor
+    const server = yield* SampleServer.make
+    const routes = yield* health.routes()
+    yield* transports.startTransport(name, Effect.scoped(Effect.gen(function*() {
+      const where = yield* listen(server, servers.handler(server.serve), { routes, admit: monitor.admit })
+      yield* Effect.logInfo(`effect-mcp sample server: ${where} (Ctrl-C to stop)`)
+      return yield* Effect.never
+    })))
+    return yield* runtime.await
+  }).pipe(Effect.provide(Runtime.Runtime.layerConfig))
+
+/** The sample MCP server: on stdio it returns when stdin closes; on the network it runs until stopped. */
 const serve = Effect.gen(function*() {
   const stdio = yield* Stdio.Stdio
   const args = yield* stdio.args
   const transport = flagValue(args, "--transport") ?? "stdio"
+  const host = flagValue(args, "--host") ?? "127.0.0.1"
   if (transport === "tcp") {
-    const port = Number(flagValue(args, "--port") ?? "3333")
-    if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
-      return yield* Effect.fail(new Error(`--port must be a port number`))
-    }
-    const server = yield* SampleServer.make
-    const listening = yield* TcpTransport.serve({
-      port,
-      host: flagValue(args, "--host") ?? "127.0.0.1",
-      // hung clients are found (FM-31): a ping every 30 s answered within 10 s, and 10 minutes of silence at most
-      heartbeat: { method: "ping" },
-      idleTimeout: "10 minutes"
-    }, server.serve)
-    yield* Effect.logInfo(`effect-mcp sample server: NDJSON over TCP on ${listening.host}:${listening.port} (Ctrl-C to stop)`)
-    return yield* Effect.never
+    const port = yield* portOf(args, 3333)
+    return yield* supervised("tcp", (_server, handle) =>
+      Effect.map(TcpTransport.serve({
+        port,
+        host,
+        // hung clients are found (FM-31): a ping every 30 s answered within 10 s, and 10 minutes of silence at most
+        heartbeat: { method: "ping" },
+        idleTimeout: "10 minutes"
+      }, handle), (listening) => `NDJSON over TCP on ${listening.host}:${listening.port}`))
   }
   if (transport === "ws") {
-    const port = Number(flagValue(args, "--port") ?? "3334")
-    if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
-      return yield* Effect.fail(new Error(`--port must be a port number`))
-    }
-    const server = yield* SampleServer.make
-    const listening = yield* WebSocketTransport.serve({ port, host: flagValue(args, "--host") ?? "127.0.0.1" }, server.serve)
-    yield* Effect.logInfo(`effect-mcp sample server: WebSocket on ${listening.url} (Ctrl-C to stop)`)
-    return yield* Effect.never
+    const port = yield* portOf(args, 3334)
+    return yield* supervised("ws", (_server, handle) =>
+      Effect.map(WebSocketTransport.serve({ port, host }, handle), (listening) => `WebSocket on ${listening.url}`))
   }
   if (transport === "http") {
-    const port = Number(flagValue(args, "--port") ?? "3335")
-    if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
-      return yield* Effect.fail(new Error(`--port must be a port number`))
-    }
-    const server = yield* SampleServer.make
+    const port = yield* portOf(args, 3335)
     const response = flagValue(args, "--http-response") ?? "auto"
     if (response !== "auto" && response !== "json" && response !== "sse") {
       return yield* Effect.fail(new Error(`--http-response must be auto, json or sse`))
     }
-    const listening = yield* StreamableHttpServer.serve({
-      port,
-      host: flagValue(args, "--host") ?? "127.0.0.1",
-      response,
-      legacySse: args.includes("--legacy-sse"),
-      toolInputSchema: (name) => server.findTool(name)?.inputSchema
-    }, server.serve)
-    yield* Effect.logInfo(`effect-mcp sample server: Streamable HTTP on ${listening.url} (Ctrl-C to stop)`)
-    return yield* Effect.never
+    return yield* supervised("http", (server, handle, { admit, routes }) =>
+      Effect.gen(function*() {
+        const listening = yield* StreamableHttpServer.serve({
+          port,
+          host,
+          response,
+          legacySse: args.includes("--legacy-sse"),
+          toolInputSchema: (name) => server.findTool(name)?.inputSchema,
+          ...(routes === undefined ? {} : { routes }),
+          ...(admit === undefined ? {} : { admit })
+        }, handle)
+        const base = listening.url.replace(/\/mcp$/, "")
+        return `Streamable HTTP on ${listening.url} (health: ${base}/health, ${base}/ready, ${base}/metrics)`
+      }))
   }
   if (transport !== "stdio") {
     return yield* Effect.fail(new Error(`--transport ${transport} is not available (stdio, tcp, ws and http are)`))
