@@ -84,8 +84,9 @@ export interface CallOptions {
  */
 export const defaultRetry: Schedule.Schedule<unknown, CallError, never, never> = Schedule.exponential("100 millis").pipe(
   Schedule.jittered,
-  Schedule.upTo({ times: 5 }),
-  (schedule) => Schedule.min([schedule, Schedule.spaced("5 seconds")])
+  // each delay at most 5 s; then at most 5 retries (`min` recurs while either side does, so the count goes last)
+  (schedule) => Schedule.min([schedule, Schedule.spaced("5 seconds")]),
+  Schedule.upTo({ times: 5 })
 )
 
 /** Is this failure transient (worth a retry of a call that is safe to repeat)? */

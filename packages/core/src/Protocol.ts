@@ -8,6 +8,12 @@
  * with its FMEA mode, and affects nothing else (FM-16, FM-38, FM-42, FM-49). Concurrent handlers are bounded
  * (FM-37); pending outgoing requests are bounded; every wait has a timeout.
  *
+ * Admission, in order: the rate limits (per connection, and any shared one such as per client: FM-46, with
+ * a policy for a failing limiter: FM-17), the duplicate-id and per-connection bounds, then, in the handler's
+ * fiber, the shared bulkheads with their bounded, time-limited queues (FM-04, FM-45). Every refusal is an
+ * immediate JSON-RPC error with `data.mode` and `data.retryAfterMs`, and a recorded diagnostic. Outgoing
+ * requests can go through a circuit breaker (FM-42).
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
@@ -18,10 +24,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { RateLimiter } from "effect/persistence"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { Bulkhead, CircuitBreaker, RateLimit } from "@effect-mcp/faults"
 import { CodecError, ErrorCode, JsonRpc } from "@effect-mcp/jsonrpc"
 import {
   DuplicateRequestId,
@@ -67,6 +73,7 @@ export type RequestError =
   | Overloaded
   | TransportError
   | CodecError.UnencodableMessage
+  | CircuitBreaker.CircuitOpen
 
 /** One incoming request, as a handler sees it. */
 export interface IncomingRequest {
@@ -94,6 +101,9 @@ export type Diagnostic =
   | HandlerTimedOut
   | Overloaded
   | RateLimited
+  | RateLimit.LimiterUnavailable
+  | Bulkhead.BulkheadFull
+  | Bulkhead.QueueTimeout
 
 /** Engine settings. */
 export interface Options {
@@ -101,8 +111,12 @@ export interface Options {
   readonly handler: (method: string) => RequestHandler | undefined
   /** Called for each incoming notification other than cancellation and progress. */
   readonly onNotification?: (notification: JsonRpc.Notification) => Effect.Effect<void>
-  /** Most handlers running at once; past it the peer gets `ErrorCode.Overloaded` at once (default 64). */
-  readonly maxConcurrentIncoming?: number
+  /**
+   * Most handlers running (or waiting in a bulkhead's queue) at once on this connection; past it the peer
+   * gets `ErrorCode.Overloaded` at once (default 64). A function is read at every request, so the bound can
+   * be reconfigured while the connection lives.
+   */
+  readonly maxConcurrentIncoming?: number | (() => number)
   /** Most of our requests awaiting a response; past it `request` fails with `Overloaded` (default 1024). */
   readonly maxPendingOutgoing?: number
   /** Default timeout of our requests (default 60 s). */
@@ -110,10 +124,36 @@ export interface Options {
   /** Time bound of a handler, by request (default none). Past it the handler is interrupted. */
   readonly handlerTimeout?: (request: IncomingRequest) => Duration.Input | undefined
   /**
-   * Requests a peer may send per `window` (a token bucket, effect/persistence RateLimiter). Past it, requests
-   * are answered at once with `ErrorCode.Overloaded` and a `retryAfterMs` hint (FM-46). Default: no limit.
+   * Requests a peer may send per `window` on this connection (a token bucket: `RateLimit` of
+   * `@effect-mcp/faults`, on effect/persistence RateLimiter). Past it, requests are answered at once with
+   * `ErrorCode.Overloaded` and a `retryAfterMs` hint (FM-46). `onLimiterFailure` (default `"open"`) decides
+   * what a failing limiter does (FM-17). Default: no limit.
    */
-  readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input }
+  readonly rateLimit?: {
+    readonly limit: number
+    readonly window: Duration.Input
+    readonly onLimiterFailure?: "open" | "closed"
+  }
+  /**
+   * A rate limit shared beyond this connection (e.g. per client, across its connections), asked before each
+   * request is admitted (`undefined`: no limit for this request). `RateLimitExceeded` is answered with
+   * `ErrorCode.Overloaded`, `LimiterUnavailable` (a fail-closed limiter that is down) with
+   * `ErrorCode.Unavailable`; both carry `retryAfterMs`.
+   */
+  readonly rateLimiter?: (request: IncomingRequest) => Effect.Effect<void, RateLimit.Rejection> | undefined
+  /**
+   * The bulkheads a request must pass, outermost first (e.g. the tool's, then the server's), shared beyond
+   * this connection. The request waits in their bounded queues for at most their queue timeouts, inside its
+   * own fiber; the handler's time bound starts once it is admitted. A refusal (`BulkheadFull`, FM-04;
+   * `QueueTimeout`, FM-45) is answered with `ErrorCode.Overloaded` and `retryAfterMs`.
+   */
+  readonly bulkheads?: (request: IncomingRequest) => ReadonlyArray<Bulkhead.Bulkhead>
+  /**
+   * A circuit breaker over our outgoing requests (e.g. one per connection to a server): timeouts, transport
+   * failures and the peer's internal, overload, unavailable and timeout errors count as failures; other
+   * error responses show the peer is up. While it is open, `request` fails at once with `CircuitOpen`.
+   */
+  readonly outboundBreaker?: { readonly breaker: CircuitBreaker.CircuitBreaker; readonly key?: string }
   /** Whether incoming frames may be JSON-RPC batches (only MCP 2025-03-26). */
   readonly allowBatch?: () => boolean
   /**
@@ -178,14 +218,14 @@ export const make = Effect.fnUntraced(function*(
   transport: Transport,
   options: Options
 ): Effect.fn.Return<Protocol, never, Scope.Scope> {
-  const maxIncoming = options.maxConcurrentIncoming ?? 64
+  const configuredIncoming = options.maxConcurrentIncoming ?? 64
+  const maxIncoming = typeof configuredIncoming === "function" ? configuredIncoming : () => configuredIncoming
   const maxPending = options.maxPendingOutgoing ?? 1024
   const defaultTimeout = Duration.fromInputUnsafe(options.defaultTimeout ?? Duration.seconds(60))
   const scope = yield* Effect.scope
   const limiter = options.rateLimit === undefined
     ? undefined
-    : yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory))
-  const limiterKey = `connection:${crypto.randomUUID()}`
+    : yield* RateLimit.make({ name: "connection", maxKeys: 1, ...options.rateLimit })
   /**
    * One fiber per request being handled, keyed by id (a plain Map: cheaper per request than FiberMap's hash
    * map, and the engine's scope owns every fiber anyway).
@@ -282,8 +322,11 @@ export const make = Effect.fnUntraced(function*(
     })
 
   /** Runs a handler and turns its exit into the response to send. */
-  const serve = (request: JsonRpc.Request, handler: RequestHandler): Effect.Effect<JsonRpc.Response> => {
-    const incoming = incomingRequest(request)
+  const serve = (
+    request: JsonRpc.Request,
+    handler: RequestHandler,
+    incoming: IncomingRequest
+  ): Effect.Effect<JsonRpc.Response> => {
     return Effect.andThen(bound(request, incoming), Effect.suspend(() => handler(incoming))).pipe(
       Effect.exit,
       Effect.flatMap((exit): Effect.Effect<JsonRpc.Response> => {
@@ -315,23 +358,26 @@ export const make = Effect.fnUntraced(function*(
     )
   }
 
-  /** Admits a request (bound, duplicate id, known method) or answers it at once. */
   /** Admits a request (duplicate id, concurrency bound, known method): its handler, or the answer to send now. */
   const admitUnlimited = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> => {
     if (active.has(request.id)) {
       return Effect.as(
         record(new DuplicateRequestId({ id: request.id })),
-        errorResponse(request.id, ErrorCode.InvalidRequest, "Invalid Request: a request with this id is in flight")
+        // answered with id null: an answer carrying the id would be taken as the answer of the original (FM-26)
+        errorResponse(null, ErrorCode.InvalidRequest, `Invalid Request: a request with id ${JSON.stringify(request.id)} is in flight`, {
+          duplicateId: request.id
+        })
       )
     }
-    if (inFlight >= maxIncoming) {
+    const limit = maxIncoming()
+    if (inFlight >= limit) {
       return Effect.as(
-        record(new Overloaded({ limit: maxIncoming })),
+        record(new Overloaded({ limit })),
         errorResponse(
           request.id,
           ErrorCode.Overloaded,
-          `Server overloaded: ${maxIncoming} requests already in flight on this connection`,
-          { limit: maxIncoming }
+          `Server overloaded: ${limit} requests already in flight on this connection`,
+          { limit, mode: "FM-37" }
         )
       )
     }
@@ -341,35 +387,88 @@ export const make = Effect.fnUntraced(function*(
     )
   }
 
-  const admit = (request: JsonRpc.Request): Effect.Effect<JsonRpc.Response | RequestHandler> => {
-    if (limiter === undefined || options.rateLimit === undefined) return admitUnlimited(request)
-    const { limit, window } = options.rateLimit
-    return limiter.consume({ algorithm: "token-bucket", onExceeded: "fail", limit, window, key: limiterKey }).pipe(
+  /** The answer to a request that a rate limit or a bulkhead refused (recorded as a diagnostic). */
+  const refusal = (
+    id: JsonRpc.RequestId,
+    error: RateLimit.Rejection | Bulkhead.Rejection
+  ): Effect.Effect<JsonRpc.Response> => {
+    switch (error._tag) {
+      case "RateLimitExceeded": {
+        const { limit, retryAfterMs } = error
+        return Effect.as(
+          record(new RateLimited({ limit, retryAfterMs })),
+          errorResponse(id, ErrorCode.Overloaded, `Rate limit exceeded: retry after ${retryAfterMs} ms`, {
+            limit,
+            retryAfterMs,
+            mode: error.mode
+          })
+        )
+      }
+      case "LimiterUnavailable":
+        return Effect.as(
+          record(error),
+          errorResponse(id, ErrorCode.Unavailable, "Rate limiter unavailable: request refused", {
+            retryAfterMs: error.retryAfterMs,
+            mode: error.mode
+          })
+        )
+      case "BulkheadFull":
+        return Effect.as(
+          record(error),
+          errorResponse(id, ErrorCode.Overloaded, `Server overloaded: ${error.bulkhead} is full`, {
+            limit: error.maxConcurrent,
+            retryAfterMs: error.retryAfterMs,
+            mode: error.mode
+          })
+        )
+      case "QueueTimeout":
+        return Effect.as(
+          record(error),
+          errorResponse(
+            id,
+            ErrorCode.Overloaded,
+            `Server overloaded: no capacity in ${error.bulkhead} within ${error.queueTimeoutMs} ms`,
+            { retryAfterMs: error.retryAfterMs, mode: error.mode }
+          )
+        )
+    }
+  }
+
+  const admit = (request: JsonRpc.Request, incoming: IncomingRequest): Effect.Effect<JsonRpc.Response | RequestHandler> => {
+    const shared = options.rateLimiter?.(incoming)
+    if (limiter === undefined && shared === undefined) return admitUnlimited(request)
+    const own = limiter === undefined ? Effect.void : limiter.consume("connection")
+    const checks = shared === undefined ? own : Effect.andThen(own, shared)
+    return checks.pipe(
       Effect.matchEffect({
         onSuccess: () => admitUnlimited(request),
-        onFailure: (error) => {
-          const retryAfterMs = error.reason._tag === "RateLimitExceeded" ? Duration.toMillis(error.reason.retryAfter) : 0
-          // a failing limiter store fails open: the request is admitted
-          if (error.reason._tag !== "RateLimitExceeded") return admitUnlimited(request)
-          return Effect.as(
-            record(new RateLimited({ limit, retryAfterMs })),
-            errorResponse(request.id, ErrorCode.Overloaded, `Rate limit exceeded: retry after ${retryAfterMs} ms`, {
-              limit,
-              retryAfterMs
-            })
-          )
-        }
+        onFailure: (error) => refusal(request.id, error)
       })
     )
   }
 
-  const onRequest = (request: JsonRpc.Request): Effect.Effect<void> =>
-    Effect.flatMap(admit(request), (admitted) => {
+  /** Serves a request through the bulkheads that apply to it; a refusal becomes the response. */
+  const handle = (
+    request: JsonRpc.Request,
+    handler: RequestHandler,
+    incoming: IncomingRequest
+  ): Effect.Effect<JsonRpc.Response> => {
+    if (options.bulkheads === undefined) return serve(request, handler, incoming)
+    const bulkheads = options.bulkheads(incoming)
+    if (bulkheads.length === 0) return serve(request, handler, incoming)
+    let guarded: Effect.Effect<JsonRpc.Response, Bulkhead.Rejection> = serve(request, handler, incoming)
+    for (let i = bulkheads.length - 1; i >= 0; i--) guarded = bulkheads[i]!.run(guarded)
+    return Effect.catch(guarded, (error) => refusal(request.id, error))
+  }
+
+  const onRequest = (request: JsonRpc.Request): Effect.Effect<void> => {
+    const incoming = incomingRequest(request)
+    return Effect.flatMap(admit(request, incoming), (admitted) => {
       if (typeof admitted !== "function") return sendQuietly(admitted)
       inFlight++
       active.add(request.id)
       let finished = false
-      return serve(request, admitted).pipe(
+      return handle(request, admitted, incoming).pipe(
         Effect.flatMap((response) => (timedOut.has(request.id) ? Effect.void : sendQuietly(response))),
         Effect.ensuring(Effect.sync(() => {
           finished = true
@@ -385,6 +484,7 @@ export const make = Effect.fnUntraced(function*(
         })
       )
     })
+  }
 
   // ---- incoming notifications and responses -------------------------------------------------------------
 
@@ -441,14 +541,15 @@ export const make = Effect.fnUntraced(function*(
       for (const message of batch) {
         if ("method" in message && "id" in message) {
           const request = message as JsonRpc.Request
-          const admitted = yield* admit(request)
-          answers.push(typeof admitted === "function" ? serve(request, admitted) : Effect.succeed(admitted))
+          const incoming = incomingRequest(request)
+          const admitted = yield* admit(request, incoming)
+          answers.push(typeof admitted === "function" ? handle(request, admitted, incoming) : Effect.succeed(admitted))
         } else {
           yield* onMessage(message)
         }
       }
       if (answers.length === 0) return
-      yield* Effect.all(answers, { concurrency: maxIncoming }).pipe(
+      yield* Effect.all(answers, { concurrency: maxIncoming() }).pipe(
         Effect.flatMap((responses) => sendQuietly(responses as unknown as JsonRpc.Batch)),
         Effect.forkIn(scope)
       )
@@ -565,8 +666,35 @@ export const make = Effect.fnUntraced(function*(
   const notify = (method: string, params?: Record<string, unknown>, sendOptions?: SendOptions) =>
     transport.send(JsonRpc.notification(method, params), sendOptions)
 
+  /** Server-side trouble (or none at all) counts against the peer; an answer of any other kind shows it is up. */
+  const classifyOutbound = (exit: Exit.Exit<unknown, RequestError>): CircuitBreaker.Outcome => {
+    if (Exit.isSuccess(exit)) return "success"
+    const error = Cause.findErrorOption(exit.cause)
+    if (Option.isNone(error)) return "failure"
+    switch (error.value._tag) {
+      case "RemoteError": {
+        const code = error.value.code
+        return code === ErrorCode.InternalError || code === ErrorCode.Overloaded || code === ErrorCode.Unavailable ||
+            code === ErrorCode.RequestTimeout
+          ? "failure"
+          : "success"
+      }
+      case "Overloaded":
+      case "UnencodableMessage":
+      case "CircuitOpen":
+        return "ignored"
+      default:
+        return "failure"
+    }
+  }
+  const outbound = options.outboundBreaker
+  const guardedRequest: Protocol["request"] = outbound === undefined
+    ? request
+    : (method, params, requestOptions) =>
+      outbound.breaker.execute(outbound.key ?? "peer", request(method, params, requestOptions), { classify: classifyOutbound })
+
   return {
-    request,
+    request: guardedRequest,
     notify,
     closed: Deferred.await(closedSignal),
     close: shutdown(new ConnectionClosed({ reason: "the connection was closed locally" })).pipe(

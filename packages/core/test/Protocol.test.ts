@@ -172,7 +172,7 @@ describe("Protocol", () => {
       expect(yield* Ref.get(recorded)).toEqual(["UnknownResponseId:FM-51", "UnknownResponseId:FM-51"])
     }))
 
-  it.effect("FM-10 a duplicate in-flight request id is refused", () =>
+  it.effect("FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)", () =>
     Effect.gen(function*() {
       const release = yield* Deferred.make<void>()
       const { wire } = yield* withWire({
@@ -181,7 +181,7 @@ describe("Protocol", () => {
       })
       yield* wire.write("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"wait\"}\n{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"wait\"}\n")
       const [refused] = yield* readFrames(wire.read, 1)
-      expect(refused).toMatchObject({ id: 7, error: { code: ErrorCode.InvalidRequest } })
+      expect(refused).toMatchObject({ id: null, error: { code: ErrorCode.InvalidRequest, data: { duplicateId: 7 } } })
       yield* Deferred.succeed(release, undefined)
       const [first] = yield* readFrames(wire.read, 1)
       expect(first).toEqual({ jsonrpc: "2.0", id: 7, result: { first: true } })

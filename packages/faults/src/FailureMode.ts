@@ -194,7 +194,7 @@ export const all: ReadonlyArray<FailureMode> = [
     status: "mitigated",
     errors: ["DuplicateRequestId"],
     location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }]
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }]
   }),
   row(11, "Out-of-order delivery (async)", "Data", 5, 6, 7, 210, "MEDIUM", {
     documentedMitigation: "Message sequencing",

@@ -13,6 +13,11 @@
  * 2026-07-28 tasks extension belong to the server, not to a connection (over Streamable HTTP every 2026-07-28
  * request is a connection of its own): any request may poll them, and each runs for at most its time-to-live.
  *
+ * Request-path resilience, all optional and reloadable at once with `reconfigure` (`ServerConfig`): a circuit
+ * breaker per tool with manual control (`breaker`), a token-bucket rate limit per client, a server-wide and
+ * per-tool bulkheads with bounded, time-limited queues, and adaptive time bounds per tool; the mechanisms are
+ * those of `@effect-mcp/faults`, and every refusal carries its FMEA mode and a retry hint.
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
@@ -22,13 +27,17 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { CircuitBreaker } from "effect/persistence"
+import type * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import type { RateLimiter } from "effect/persistence"
 import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Protocol, ProtocolError, type Transport } from "@effect-mcp/core"
+import { AdaptiveTimeout, Bulkhead, CircuitBreaker as FaultsCircuitBreaker, RateLimit, Tunable } from "@effect-mcp/faults"
 import { ErrorCode } from "@effect-mcp/jsonrpc"
 import { Revision } from "@effect-mcp/schema"
 import * as Content from "./Content.ts"
@@ -48,6 +57,7 @@ import {
 } from "./RequestContext.ts"
 import * as RequestState from "./internal/requestState.ts"
 import * as Resource from "./Resource.ts"
+import * as ServerConfig from "./ServerConfig.ts"
 import * as TaskStore from "./TaskStore.ts"
 import * as Tool from "./Tool.ts"
 import * as UriTemplate from "./UriTemplate.ts"
@@ -75,9 +85,12 @@ export interface Options<R> {
   readonly revisions?: ReadonlyArray<Revision.Revision>
   /** Items per page of the list methods (default 100). */
   readonly pageSize?: number
-  /** Requests handled at once per connection; past it the client gets an Overloaded error (default 64). */
+  /**
+   * Requests handled (or queued) at once per connection; past it the client gets -32010 at once (FM-37;
+   * default 64). Reconfigurable, as every setting of `ServerConfig`.
+   */
   readonly maxConcurrentRequests?: number
-  /** Time bound of a tool call unless the tool sets its own (default 5 minutes). */
+  /** Time bound of a tool call unless the tool or `perTool` sets its own (default 5 minutes). */
   readonly toolTimeout?: Duration.Input
   /**
    * Key that signs 2026-07-28 `requestState` (the answers a replayed handler already has). Servers behind a
@@ -85,11 +98,14 @@ export interface Options<R> {
    */
   readonly requestStateSecret?: string
   /**
-   * A circuit breaker per tool (effect/persistence CircuitBreaker, shared by all connections): after
-   * `failures` consecutive server-side failures (errors or defects, not tool errors the model sees), calls to
-   * that tool are refused with -32011 for `openDuration`, then one probe call decides. Off by default.
+   * A circuit breaker per tool, shared by all connections (`CircuitBreaker` of `@effect-mcp/faults`; FM-14,
+   * FM-42). Server-side failures count (errors, defects and adaptive timeouts; not tool errors the model sees,
+   * nor protocol errors); the policy opens the circuit on consecutive failures (`{ failures, openDuration }`,
+   * the older form, still works), a failure rate or a slow-call rate over a window. Open, calls are refused
+   * with -32011 and `retryAfterMs`; after `openDuration` it half-opens by itself and `halfOpenProbes` probes
+   * decide. `server.breaker(tool)` reads its state, resets it or forces it open. Off by default.
    */
-  readonly circuitBreaker?: { readonly failures: number; readonly openDuration: Duration.Input }
+  readonly circuitBreaker?: FaultsCircuitBreaker.Policy
   /**
    * Deduplication of retried tool calls (FM-10): a `tools/call` whose `_meta` carries
    * `io.effect-mcp/idempotencyKey` runs once; a retry with the same key (on any connection, within `ttl`) gets
@@ -97,8 +113,40 @@ export interface Options<R> {
    * dropped first). Default: 10,000 keys for 10 minutes.
    */
   readonly idempotency?: { readonly capacity?: number; readonly ttl?: Duration.Input }
-  /** Requests a client may send per window on one connection (FM-46); past it they get -32010 with a hint. */
-  readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input }
+  /**
+   * A token bucket per client (FM-46): `limit` requests per `window` per connection, or per client name
+   * across connections (`per: "client"`); past it -32010 with `retryAfterMs`. `onLimiterFailure`: a failing
+   * limiter admits (`"open"`, default) or refuses with -32011 (`"closed"`) (FM-17). Off by default.
+   */
+  readonly rateLimit?: ServerConfig.RateLimitSettings
+  /**
+   * A bulkhead shared by all connections for the requests that run handlers (`tools/call`,
+   * `resources/read`, `prompts/get`, `completion/complete`): `maxConcurrent` at once, up to `maxQueue`
+   * waiting for at most `queueTimeout`; past either bound -32010 with `retryAfterMs` (FM-04, FM-45). Off by
+   * default. A tool's own bulkhead goes in `perTool`.
+   */
+  readonly bulkhead?: Bulkhead.Limits
+  /**
+   * Adaptive time bounds for every tool (FM-21, FM-24): percentile × factor of its recent latencies within
+   * `[min, max]`, `max` until `minSamples` calls are in; never past the static bound (`toolTimeout`, the
+   * tool's `timeout`). Past it the call is interrupted and answered with -32001. Off by default.
+   */
+  readonly adaptiveTimeout?: AdaptiveTimeout.Policy
+  /**
+   * Where the rate limit keeps its buckets (default: in memory, bounded), e.g. `RateLimiter.layerStoreRedis`
+   * to share them between instances, and how long to wait for it (`timeout`) before it counts as failed.
+   */
+  readonly rateLimitStore?: {
+    readonly layer: Layer.Layer<RateLimiter.RateLimiterStore>
+    readonly timeout?: Duration.Input
+  }
+  /** Settings per tool name (timeout, breaker, bulkhead, adaptive timeout), over the server-wide ones. */
+  readonly perTool?: { readonly [tool: string]: ServerConfig.ToolSettings }
+  /**
+   * Checks of your own on a configuration that passed the schema (e.g. against the deployment), at `make`
+   * and at every `reconfigure`: the problems it returns refuse the configuration, with the schema's.
+   */
+  readonly checkConfig?: (config: ServerConfig.ServerConfig) => ReadonlyArray<Tunable.Problem>
   /**
    * Limits of the task stores: one per connection for 2025-11-25 tasks, one for the whole server for the
    * 2026-07-28 tasks extension (whose tasks outlive the request that started them).
@@ -129,12 +177,16 @@ export type CacheableMethod =
 /** Cache hints per method; `default` covers the methods not named. */
 export type CachePolicy = { readonly default?: CacheHint } & { readonly [M in CacheableMethod]?: CacheHint }
 
-/** FM-47: a definition the server cannot serve (a duplicate or invalid name). Fails `make`. */
+/**
+ * FM-47: a definition the server cannot serve (a duplicate or invalid name, or invalid tunables: `kind`
+ * `"configuration"`, with every problem in `problems`). Fails `make`.
+ */
 export class InvalidDefinition extends Schema.TaggedError<InvalidDefinition>()("InvalidDefinition", {
   mode: Schema.tag("FM-47"),
   kind: Schema.String,
   name: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  problems: Schema.optionalKey(Schema.Array(Tunable.ProblemSchema))
 }) {
   override get message(): string {
     return `Invalid ${this.kind} "${this.name}": ${this.detail}`
@@ -170,9 +222,35 @@ export interface McpServer<R> {
   readonly resourceUpdated: (uri: string) => Effect.Effect<void>
   /** The revisions served. */
   readonly revisions: ReadonlyArray<Revision.Revision>
+  /**
+   * Manual control of a tool's circuit (FM-14): its state, `reset` (closes it and empties its window, whatever
+   * its state), `forceOpen` (refuses every call, with -32011, until `reset`). Works with or without a policy.
+   */
+  readonly breaker: (tool: string) => BreakerControl
+  /**
+   * Applies new tunables (FM-20): validated first (`InvalidConfig` lists every problem), then swapped in
+   * atomically for every connection; on any failure the previous configuration stays in force. Reloads run
+   * one at a time. A setting left out turns its mechanism off (or back to its default).
+   */
+  readonly reconfigure: (config: unknown) => Effect.Effect<void, ServerConfig.InvalidConfig>
+  /** The configuration in force and its version (1 at `make`, one more per applied reload). */
+  readonly config: Effect.Effect<{ readonly version: number; readonly config: ServerConfig.ServerConfig }>
+}
+
+/** Manual control of one tool's circuit breaker. */
+export interface BreakerControl {
+  readonly state: Effect.Effect<FaultsCircuitBreaker.State>
+  readonly reset: Effect.Effect<void>
+  readonly forceOpen: Effect.Effect<void>
 }
 
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/
+
+const configVersion = Metric.gauge("mcp_config_version", { description: "Version of the configuration in force (FM-20)" })
+const configReloads = Metric.counter("mcp_config_reloads_total", {
+  description: "Configuration reloads by outcome: applied, or rejected with the previous one kept (FM-20)",
+  incremental: true
+})
 
 type Change =
   | { readonly _tag: "ListChanged"; readonly list: "tools" | "resources" | "prompts" }
@@ -200,14 +278,27 @@ const invalidParams = (message: string, data?: unknown) =>
     data === undefined ? { code: ErrorCode.InvalidParams, message } : { code: ErrorCode.InvalidParams, message, data }
   )
 
-/** Builds a server. Fails with `InvalidDefinition` for duplicate or invalid names. */
+/**
+ * Builds a server. Fails with `InvalidDefinition` for duplicate or invalid names, and for invalid tunables
+ * (`kind: "configuration"`, every problem in `problems`; validate a configuration read from a file with
+ * `ServerConfig.validate` first to get `InvalidConfig`, FM-20).
+ */
 export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>, InvalidDefinition> =>
   Effect.gen(function*() {
+    const initialConfig = yield* ServerConfig.validate(ServerConfig.pick(options), options.checkConfig).pipe(
+      Effect.mapError((e) =>
+        new InvalidDefinition({
+          kind: "configuration",
+          name: "options",
+          detail: e.problems.map((p) => (p.path === "" ? p.message : `${p.path}: ${p.message}`)).join("; "),
+          problems: e.problems
+        })
+      )
+    )
     const revisions = [...(options.revisions ?? Revision.all)].sort()
     const statefulRevisions = revisions.filter((r) => Revision.era(r) === "stateful")
     const statelessRevisions = revisions.filter((r) => Revision.era(r) === "stateless")
     const pageSize = options.pageSize ?? Cursor.DEFAULT_PAGE_SIZE
-    const toolTimeout = options.toolTimeout ?? Duration.minutes(5)
     const cache = options.cache
     const noCache: CacheHint = { ttlMs: 0, scope: "private" }
     const cacheHint = (method: CacheableMethod): CacheHint =>
@@ -270,39 +361,152 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     const serverScope = yield* Scope.make()
     const tasksV2 = yield* TaskStore.make(options.tasks)
 
-    // one breaker for the server, keyed by tool
-    const breaker = options.circuitBreaker === undefined ? undefined : yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(options.circuitBreaker.failures),
-      openDuration: options.circuitBreaker.openDuration
-    }).pipe(Scope.provide(serverScope), Effect.provide(CircuitBreaker.layerStoreMemory()))
-    /** Runs a tool call through its breaker: server-side failures count, tool errors and protocol errors do not. */
-    const guarded = <A, E, R2>(tool: string, call: Effect.Effect<A, E, R2>): Effect.Effect<A, E | ProtocolError.McpError, R2> =>
-      breaker === undefined ? call : breaker.execute(call, {
-        key: `tool:${tool}`,
-        classify: (exit) =>
-          Exit.isSuccess(exit)
-            ? CircuitBreaker.success
-            : Option.match(Cause.findErrorOption(exit.cause), {
-              onNone: () => Cause.hasInterruptsOnly(exit.cause) ? CircuitBreaker.ignored : CircuitBreaker.failure(),
-              onSome: (e) => e instanceof ProtocolError.McpError || isSignal(e) ? CircuitBreaker.ignored : CircuitBreaker.failure()
-            })
-      }).pipe(
-        Effect.catchIf(
-          (e): e is CircuitBreaker.CircuitBreakerError => e instanceof CircuitBreaker.CircuitBreakerError,
-          (e) => {
-            const reason = e.reason
-            if (reason._tag === "CircuitOpen" || reason._tag === "CircuitHalfOpen") {
-              const retryAfterMs = reason._tag === "CircuitOpen" ? Duration.toMillis(reason.retryAfter) : 0
-              return Effect.fail(new ProtocolError.McpError({
-                code: ErrorCode.Unavailable,
-                message: `Tool ${tool} is temporarily unavailable after repeated failures`,
-                data: { retryAfterMs }
-              }))
-            }
-            return Effect.die(e)
-          }
+    // ---- resilience: the tunables (validated), swapped atomically by reconfigure ---------------------------
+
+    let live: { readonly version: number; readonly config: ServerConfig.ServerConfig } = {
+      version: 1,
+      config: initialConfig
+    }
+    const toolSettings = (tool: string): ServerConfig.ToolSettings | undefined => live.config.perTool?.[tool]
+    const breakerPolicy = (tool: string): FaultsCircuitBreaker.Policy | undefined => {
+      const own = toolSettings(tool)?.circuitBreaker
+      return own === false ? undefined : own ?? live.config.circuitBreaker
+    }
+    const adaptivePolicy = (tool: string): AdaptiveTimeout.Policy | undefined => {
+      const own = toolSettings(tool)?.adaptiveTimeout
+      return own === false ? undefined : own ?? live.config.adaptiveTimeout
+    }
+    // one breaker and one set of adaptive bounds for the server, keyed by tool (shared by all connections)
+    const breaker = yield* FaultsCircuitBreaker.make({ name: "tool", policy: breakerPolicy }).pipe(Scope.provide(serverScope))
+    const adaptive = yield* AdaptiveTimeout.make({ name: "tool", policy: adaptivePolicy })
+    /** Tools an operator forced open (they go through the breaker even with no policy). */
+    const forced = new Set<string>()
+    /** The rate limiter in force, and the one kept while none is (its buckets and bypass live on). */
+    let limiter: RateLimit.RateLimit | undefined
+    let limiterKept: RateLimit.RateLimit | undefined
+    let serverBulkhead: Bulkhead.Bulkhead | undefined
+    let toolBulkheads = new Map<string, Bulkhead.Bulkhead>()
+
+    /** The objects a configuration needs, reusing the current ones (nothing visible changes here). */
+    const prepare = (config: ServerConfig.ServerConfig) =>
+      Effect.gen(function*() {
+        const nextLimiter = config.rateLimit === undefined
+          ? undefined
+          : limiterKept ?? (yield* RateLimit.make({
+            name: "client",
+            ...config.rateLimit,
+            ...(options.rateLimitStore === undefined ? {} : { store: options.rateLimitStore.layer }),
+            ...(options.rateLimitStore?.timeout === undefined ? {} : { storeTimeout: options.rateLimitStore.timeout })
+          }).pipe(Scope.provide(serverScope)))
+        const nextServerBulkhead = config.bulkhead === undefined
+          ? undefined
+          : serverBulkhead ?? (yield* Bulkhead.make("server", config.bulkhead))
+        const nextToolBulkheads = new Map<string, Bulkhead.Bulkhead>()
+        for (const [tool, settings] of Object.entries(config.perTool ?? {})) {
+          if (settings.bulkhead === undefined) continue
+          nextToolBulkheads.set(tool, toolBulkheads.get(tool) ?? (yield* Bulkhead.make(`tool:${tool}`, settings.bulkhead)))
+        }
+        return { config, limiter: nextLimiter, serverBulkhead: nextServerBulkhead, toolBulkheads: nextToolBulkheads }
+      })
+    type Prepared = Effect.Success<ReturnType<typeof prepare>>
+
+    /** Swaps a prepared configuration in (one step: every reader sees the old one or the new one). */
+    const commit = (prepared: Prepared, version: number) =>
+      Effect.gen(function*() {
+        live = { version, config: prepared.config }
+        limiter = prepared.limiter
+        limiterKept = prepared.limiter ?? limiterKept
+        serverBulkhead = prepared.serverBulkhead
+        toolBulkheads = prepared.toolBulkheads
+        if (prepared.limiter !== undefined && prepared.config.rateLimit !== undefined) {
+          yield* prepared.limiter.reconfigure(prepared.config.rateLimit)
+        }
+        if (prepared.serverBulkhead !== undefined && prepared.config.bulkhead !== undefined) {
+          yield* prepared.serverBulkhead.reconfigure(prepared.config.bulkhead)
+        }
+        for (const [tool, bulkhead] of prepared.toolBulkheads) {
+          const limits = prepared.config.perTool?.[tool]?.bulkhead
+          if (limits !== undefined) yield* bulkhead.reconfigure(limits)
+        }
+        yield* Metric.update(configVersion, version)
+      })
+
+    yield* commit(yield* prepare(initialConfig), 1)
+    const reloads = yield* Semaphore.make(1)
+
+    const reconfigure = (input: unknown): Effect.Effect<void, ServerConfig.InvalidConfig> =>
+      reloads.withPermit(Effect.gen(function*() {
+        const before = live
+        const rejected = (error: ServerConfig.InvalidConfig) =>
+          Effect.logWarning(`Configuration refused, v${before.version} stays in force: ${error.message}`).pipe(
+            Effect.annotateLogs({ mode: "FM-20", version: before.version }),
+            Effect.andThen(Metric.update(Metric.withAttributes(configReloads, { outcome: "rejected" }), 1)),
+            Effect.andThen(Effect.fail(error))
+          )
+        const config = yield* ServerConfig.validate(input, options.checkConfig).pipe(Effect.catch(rejected))
+        const previous: Prepared = { config: before.config, limiter, serverBulkhead, toolBulkheads }
+        const prepared = yield* prepare(config)
+        // all or nothing: a failure while swapping puts the previous configuration back
+        yield* commit(prepared, before.version + 1).pipe(
+          Effect.onError(() => commit(previous, before.version)),
+          Effect.catchCause((cause) =>
+            rejected(new ServerConfig.InvalidConfig({ problems: [{ path: "", message: `could not be applied: ${Cause.pretty(cause)}` }] }))
+          ),
+          Effect.uninterruptible
         )
-      )
+        yield* Metric.update(Metric.withAttributes(configReloads, { outcome: "applied" }), 1)
+        yield* Effect.logInfo(
+          `Configuration v${live.version} applied (changed: ${ServerConfig.changed(before.config, config).join(", ") || "nothing"})`
+        ).pipe(Effect.annotateLogs({ mode: "FM-20", version: live.version }))
+      }))
+
+    /** Runs a tool call through its adaptive bound and its breaker (server-side failures and timeouts count). */
+    const classify = (exit: Exit.Exit<unknown, unknown>): FaultsCircuitBreaker.Outcome =>
+      Exit.isSuccess(exit)
+        ? "success"
+        : Option.match(Cause.findErrorOption(exit.cause), {
+          onNone: () => "failure",
+          onSome: (e) => (e instanceof ProtocolError.McpError || isSignal(e) ? "ignored" : "failure")
+        })
+    const isCircuitOpen = (e: unknown): e is FaultsCircuitBreaker.CircuitOpen => e instanceof FaultsCircuitBreaker.CircuitOpen
+    const isAdaptiveTimeout = (e: unknown): e is AdaptiveTimeout.AdaptiveTimeoutExceeded =>
+      e instanceof AdaptiveTimeout.AdaptiveTimeoutExceeded
+    const guarded = <A, E, R2>(tool: string, call: Effect.Effect<A, E, R2>): Effect.Effect<A, E | ProtocolError.McpError, R2> => {
+      const bounded = adaptivePolicy(tool) === undefined ? call : adaptive.run(tool, call)
+      if (breakerPolicy(tool) === undefined && !forced.has(tool) && bounded === call) return call
+      return breaker.execute(tool, bounded, { classify }).pipe(
+        Effect.catchIf(isCircuitOpen, (e) =>
+          Effect.fail(
+            new ProtocolError.McpError({
+              code: ErrorCode.Unavailable,
+              message: e.state === "ForcedOpen"
+                ? `Tool ${tool} is disabled by an operator`
+                : `Tool ${tool} is temporarily unavailable after repeated failures`,
+              data: { retryAfterMs: e.retryAfterMs, state: e.state, mode: e.mode }
+            })
+          )),
+        Effect.catchIf(isAdaptiveTimeout, (e) =>
+          Effect.fail(
+            new ProtocolError.McpError({
+              code: ErrorCode.RequestTimeout,
+              message: `Tool ${tool} timed out after ${e.timeoutMs} ms (its adaptive bound)`,
+              data: { timeoutMs: e.timeoutMs, mode: e.mode }
+            })
+          ))
+      ) as Effect.Effect<A, E | ProtocolError.McpError, R2>
+    }
+
+    const handlerMethods = new Set(["tools/call", "resources/read", "prompts/get", "completion/complete"])
+    const noBulkheads: ReadonlyArray<Bulkhead.Bulkhead> = []
+    /** The bulkheads of a request, outermost first: the tool's own, then the server's. */
+    const bulkheadsFor = (request: Protocol.IncomingRequest): ReadonlyArray<Bulkhead.Bulkhead> => {
+      if ((serverBulkhead === undefined && toolBulkheads.size === 0) || !handlerMethods.has(request.method)) return noBulkheads
+      const name = request.method === "tools/call" ? request.params?.name : undefined
+      const own = typeof name === "string" ? toolBulkheads.get(name) : undefined
+      return own === undefined
+        ? serverBulkhead === undefined ? noBulkheads : [serverBulkhead]
+        : serverBulkhead === undefined ? [own] : [own, serverBulkhead]
+    }
 
     const taskTools = () => [...tools.values()].some((t) => (t.info.taskSupport ?? "forbidden") !== "forbidden")
     const capabilities = (revision?: Revision.Revision): Record<string, unknown> => ({
@@ -335,6 +539,8 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
           logLevel: undefined,
           subscriptions: new Set()
         }
+        /** This connection's rate-limit key (unless the limit is per client). */
+        const connectionKey = `connection:${crypto.randomUUID()}`
         // the engine is created below; handlers reach it through this reference
         let engine: Protocol.Protocol | undefined
 
@@ -997,13 +1203,25 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
                 connection.initialized = true
               }
             }),
-          maxConcurrentIncoming: options.maxConcurrentRequests ?? 64,
-          ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+          maxConcurrentIncoming: () => live.config.maxConcurrentRequests ?? 64,
+          rateLimiter: (request) => {
+            const current = limiter
+            if (current === undefined) return undefined
+            if (live.config.rateLimit?.per !== "client") return current.consume(connectionKey)
+            const declared: unknown = request.method === "initialize"
+              ? request.params?.clientInfo
+              : connection.era === "stateful"
+              ? connection.clientInfo
+              : request.meta?.[Revision.metaKeys.clientInfo]
+            const name = isRecord(declared) && typeof declared.name === "string" ? declared.name : undefined
+            return current.consume(name === undefined ? connectionKey : `client:${name}`)
+          },
+          bulkheads: bulkheadsFor,
           handlerTimeout: (request) => {
             if (request.method !== "tools/call") return undefined
             const name = request.params?.name
-            const tool = typeof name === "string" ? tools.get(name) : undefined
-            return tool?.info.timeout ?? toolTimeout
+            if (typeof name !== "string") return undefined
+            return toolSettings(name)?.timeout ?? tools.get(name)?.info.timeout ?? live.config.toolTimeout ?? Duration.minutes(5)
           },
           allowBatch: () => connection.era === "stateful" && Revision.supportsBatch(connection.revision)
         })
@@ -1032,6 +1250,13 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     return {
       serve,
       revisions,
+      breaker: (tool) => ({
+        state: breaker.state(tool),
+        reset: Effect.andThen(Effect.sync(() => forced.delete(tool)), breaker.reset(tool)),
+        forceOpen: Effect.andThen(Effect.sync(() => forced.add(tool)), breaker.forceOpen(tool))
+      }),
+      reconfigure,
+      config: Effect.sync(() => live),
       addTool: (tool) =>
         Effect.andThen(checkTool(tool), () => {
           tools.set(tool.name, tool)

@@ -23,6 +23,9 @@ export * as RequestContext from "./RequestContext.ts"
 /** Resources and resource templates. @since 0.1.0 */
 export * as Resource from "./Resource.ts"
 
+/** The server's tunables as a Schema, validated before they are applied (FM-20). @since 0.1.0 */
+export * as ServerConfig from "./ServerConfig.ts"
+
 /** Tools. @since 0.1.0 */
 export * as Tool from "./Tool.ts"
 
