@@ -110,51 +110,51 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Restart strategy configured",
     gap: "No isolated failure domains",
     mitigationWanted: "Implement multi-level supervision with isolation. Add gradual recovery (spread restarts over time). Implement connection draining phase.",
-    mitigation: "Partly built: an OTP supervisor as data (permanent/transient/temporary children; one_for_one, one_for_all, rest_for_one, simple_one_for_one; intensity/period escalating with SupervisorEscalated; shutdown times; restart events), tested against the OTP rules on the TestClock. Planned: the five tiers as Layers built on it.",
-    status: "partial",
-    errors: ["SupervisorEscalated", "InvalidSpec"],
-    location: ["packages/faults/src/Supervisor.ts"],
-    tests: [{ file: "packages/faults/test/Supervisor.test.ts", name: "one_for_one restarts only the child that crashed" }, { file: "packages/faults/test/Supervisor.test.ts", name: "FM-02 more than intensity restarts within period escalates: children stopped in reverse order, typed failure" }]
+    mitigation: "Multi-level supervision with isolation: an OTP supervisor as data (permanent/transient/temporary; one_for_one, one_for_all, rest_for_one, simple_one_for_one with templates; inclusive intensity/period escalating with SupervisorEscalated; restart backoff applied after the affected siblings stop; shutdown times; every start, exit, restart and escalation an event, a counter and a log line) and the five tiers of packages/runtime on it, each its own failure domain, under a root that is one_for_one by default (rest_for_one by configuration); tier 5 heals itself and never spends the root's budget.",
+    status: "mitigated",
+    errors: ["SupervisorEscalated", "InvalidSpec", "SupervisorStopped", "TierUnavailable"],
+    location: ["packages/faults/src/Supervisor.ts", "packages/runtime/src/Tiers.ts", "packages/runtime/src/Runtime.ts"],
+    tests: [{ file: "packages/faults/test/Supervisor.test.ts", name: "FM-02 more than intensity restarts within period escalates: children stopped in reverse order, typed failure" }, { file: "packages/faults/test/Supervisor.test.ts", name: "a supervisor on the TestClock escalates at exactly the crash the model predicts, never before" }, { file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 5 flapping never spends the root's intensity: tiers 1–4 are never touched" }, { file: "packages/runtime/test/BlastRadius.test.ts", name: "past the root's intensity the runtime stops: await fails with SupervisorEscalated and liveness is down" }]
   }),
   row(3, "Memory exhaustion under load", "Resource", 9, 4, 8, 288, "HIGH", {
     documentedMitigation: "GC tuning in vm.args",
     gap: "No proactive limits",
     mitigationWanted: "Implement memory monitors per major component. Add alerting at 70%, 85%, 95% memory usage. Implement emergency cleanup (drop idle connections).",
-    mitigation: "Planned: Bounded queues and frame limits everywhere; a resource monitor sheds load before memory runs out.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "A resource monitor (tier 5) samples heap and RSS against their limits on a Schedule, with levels at 70/85/95 % (elevated/high/critical, with hysteresis); from high new sessions are refused, at critical every request (LoadShed, HTTP 503 with Retry-After), and a sustained emergency drains the process. Everything that holds data is bounded (frames, queues, sessions, event stores, task stores, dedup keys).",
+    status: "mitigated",
+    errors: ["LoadShed"],
+    location: ["packages/runtime/src/ResourceMonitor.ts", "packages/runtime/src/RecoveryManager.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/runtime/test/ResourceMonitor.test.ts", name: "FM-03 heap at 70/85/95 % is elevated/high/critical, sampled on the schedule; levels are published on change" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "admit sheds load: new sessions from high, everything at critical, with the mode of the resource that is short; CPU alone sheds nothing" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "critical for less than the grace does nothing; critical for the whole grace drains the process" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "admission control: a refused session or request gets 503 with Retry-After and -32010; admitted ones are served" }]
   }),
   row(4, "Process pool exhaustion", "Resource", 8, 5, 6, 240, "HIGH", {
     documentedMitigation: "Poolboy connection pool",
     gap: "No queue backpressure",
     mitigationWanted: "Implement queue backpressure (reject if queue > threshold). Add SLA-based request prioritization. Monitor queue length and overflow rate.",
-    mitigation: "Planned: Bounded handler concurrency per connection (bulkhead); past the bound the peer gets a typed overload error.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Bulkheads: bounded concurrency and a bounded FIFO queue per server (shared by every connection) and per tool; past the queue a call is refused at once with BulkheadFull and a retry hint (-32010 with data.retryAfterMs); occupancy and refusals are metrics.",
+    status: "mitigated",
+    errors: ["BulkheadFull"],
+    location: ["packages/faults/src/Bulkhead.ts", "packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/faults/test/Bulkhead.test.ts", name: "FM-04 past maxQueue a call is refused at once with BulkheadFull and a retry hint; FM-45 a queued call is refused after queueTimeout" }, { file: "packages/server/test/Overload.test.ts", name: "FM-04 a tool's own bulkhead refuses that tool only; the others keep the server's capacity" }]
   }),
   row(5, "ETS table overflow", "Resource", 7, 4, 7, 196, "MEDIUM", {
     documentedMitigation: "ETS table sizing",
     gap: "No monitoring/alerts",
     mitigationWanted: "Add ETS table size monitoring. Implement LRU eviction policy. Add table statistics collection.",
-    mitigation: "Partly built: the per-connection task store is bounded (default 1,000 live tasks; past it TaskLimitReached, nothing evicted) and expires tasks by TTL (capped at 1 hour). Planned: size metrics and bounds on the session and event stores.",
-    status: "partial",
-    errors: ["TaskLimitReached"],
-    location: ["packages/server/src/TaskStore.ts"],
-    tests: [{ file: "packages/server/test/Tasks.test.ts", name: "cancel ends a task once; isError makes it failed; unknown ids are -32602" }]
+    mitigation: "Every table is bounded and reported: per-connection and server-wide task stores and the runtime's TaskManager refuse past their capacity (TaskLimitReached), sessions and event stores are capped with eviction, dedup keys are capped; tables report their depth to the resource monitor, which sheds load as a table fills (queue signals, FM-05).",
+    status: "mitigated",
+    errors: ["TaskLimitReached", "LoadShed"],
+    location: ["packages/server/src/TaskStore.ts", "packages/runtime/src/TaskManager.ts", "packages/runtime/src/ResourceMonitor.ts"],
+    tests: [{ file: "packages/runtime/test/TaskManager.test.ts", name: "FM-05 past maxTasks a task is refused" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "admit sheds load: new sessions from high, everything at critical, with the mode of the resource that is short; CPU alone sheds nothing" }]
   }),
   row(6, "Registry deadlock (gproc)", "Process", 9, 3, 8, 216, "HIGH", {
     documentedMitigation: "gproc built-in monitoring",
     gap: "No timeout protection",
     mitigationWanted: "Put a timeout on every registry call and detect lock-ups; fail fast with a typed error instead of blocking callers.",
-    mitigation: "Planned: Registry operations with timeouts; routing lookups never block on a single lock.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "The registry (tier 1) never blocks its callers: every call has a timeout (RegistryTimeout), unregister never waits, a restart rebuilds the routes from their sources (a source that does not answer is skipped), and its health is a readiness check.",
+    status: "mitigated",
+    errors: ["RegistryTimeout"],
+    location: ["packages/runtime/src/Registry.ts"],
+    tests: [{ file: "packages/runtime/test/Registry.test.ts", name: "FM-06 every call has a timeout: while the table is down, calls fail with RegistryTimeout after callTimeout; unregister never waits" }, { file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 1: the routing table restarts alone after 50 ms; a call made meanwhile waits and succeeds; routes with a source are rebuilt" }]
   }),
   row(7, "TCP socket timeout", "Network", 6, 7, 4, 168, "MEDIUM", {
     documentedMitigation: "5000ms timeout in client",
@@ -190,11 +190,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Request ID correlation",
     gap: "No idempotency guarantee",
     mitigationWanted: "Implement request deduplication cache. Require idempotency keys on all mutations. Add time-windowed cache (5-30 min).",
-    mitigation: "A request whose id is already in flight is refused with -32600 (DuplicateRequestId) and the first continues; a tools/call carrying an idempotency key in _meta runs once per key (on any connection, within a TTL, bounded cache): retries get the first call's outcome, joining it if it is still running.",
+    mitigation: "A request whose id is already in flight is refused with id null (DuplicateRequestId; the original keeps its own answer) and the first continues; a tools/call carrying an idempotency key in _meta runs once per key (on any connection, within a TTL, bounded cache): retries get the first call's outcome, joining it if it is still running; input rounds (MRTR) do not pin an outcome.",
     status: "mitigated",
     errors: ["DuplicateRequestId"],
-    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }]
+    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts", "packages/runtime/src/DedupCache.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }, { file: "packages/runtime/test/DedupCache.test.ts", name: "FM-10 runs once per key within the TTL; concurrent callers join the running one; failures are pinned too" }]
   }),
   row(11, "Out-of-order delivery (async)", "Data", 5, 6, 7, 210, "MEDIUM", {
     documentedMitigation: "Message sequencing",
@@ -230,11 +230,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "gun library retry logic",
     gap: "No manual override",
     mitigationWanted: "Implement explicit circuit breaker module. Add automatic half-open timeout (e.g., 30s). Implement test request in half-open state.",
-    mitigation: "Partly built: tool circuits use effect/persistence CircuitBreaker with half-open probes, so a circuit never stays open once the tool recovers. Planned: a manual reset and circuit state in health and metrics.",
-    status: "partial",
-    errors: [],
-    location: ["packages/server/src/McpServer.ts"],
-    tests: [{ file: "packages/server/test/CircuitBreaker.test.ts", name: "FM-42 repeated server-side failures open the tool's circuit; it closes after a good probe; tool errors do not count" }]
+    mitigation: "Circuit breakers cannot stay stuck: an open circuit half-opens by itself after openDuration (no call needed), lets a bounded number of probes through, closes only when they succeed; operators can reset a circuit or force it open (server.breaker(tool)); the state is a gauge and every transition a log line and a counter.",
+    status: "mitigated",
+    errors: ["CircuitOpen"],
+    location: ["packages/faults/src/CircuitBreaker.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/faults/test/CircuitBreaker.test.ts", name: "FM-14 an open circuit half-opens by itself after openDuration, with no call arriving (TestClock)" }, { file: "packages/faults/test/CircuitBreaker.test.ts", name: "FM-14 at most halfOpenProbes probes run at once; all must succeed to close, one failure reopens" }, { file: "packages/faults/test/CircuitBreaker.test.ts", name: "FM-14 manual override: forceOpen refuses every call until reset; reset closes an open circuit at once" }, { file: "packages/server/test/CircuitBreaker.test.ts", name: "FM-14 server.breaker(tool): forceOpen refuses the tool on every connection until reset; reset closes a circuit stuck open at once; its state is a metric" }]
   }),
   row(15, "Backpressure lost", "Cascading", 7, 5, 8, 280, "HIGH", {
     documentedMitigation: "ranch backpressure",
@@ -260,11 +260,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Rate limiter module exists",
     gap: "No bypass circuit breaker",
     mitigationWanted: "Implement fail-open mode (allow traffic if limiter down). Add health checks on limiter process. Implement secondary rate limiter.",
-    mitigation: "Planned: effect/persistence RateLimiter; a failing limiter fails open or closed by policy, behind a breaker.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "A failing rate limiter has a policy: fail open (admit, the default) or fail closed (LimiterUnavailable, -32011, with the remaining cooldown); after repeated failures the store is bypassed for a cooldown and then probed; a store that does not answer in time counts as failed; its health is a gauge.",
+    status: "mitigated",
+    errors: ["LimiterUnavailable"],
+    location: ["packages/faults/src/RateLimit.ts", "packages/core/src/Protocol.ts"],
+    tests: [{ file: "packages/faults/test/RateLimit.test.ts", name: "FM-17 a failing limiter fails open by policy: requests are admitted, the store is bypassed after repeated failures, and a probe after the cooldown restores the limit" }, { file: "packages/faults/test/RateLimit.test.ts", name: "FM-17 a failing limiter fails closed by policy: requests are refused with LimiterUnavailable and the remaining cooldown" }, { file: "packages/server/test/Overload.test.ts", name: "FM-17 when the rate limiter's store fails, the server fails open or closed as configured" }]
   }),
   row(18, "Auth service timeout", "Cascading", 7, 4, 8, 224, "HIGH", {
     documentedMitigation: "OAuth timeout config",
@@ -280,31 +280,31 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "health_monitor module",
     gap: "No fallback metrics",
     mitigationWanted: "Keep a fallback path for metrics when the monitoring system is down; never let monitoring failures affect serving.",
-    mitigation: "Planned: Observability is its own tier; exporters fail without affecting serving.",
-    status: "planned",
+    mitigation: "Observability is its own failure domain (tier 5): it heals itself after a cooldown and never escalates, a resource sampler that stops answering leaves a stale status that admits everything (monitoring never blocks serving), and a health check that does not answer counts as failed instead of hanging the probe.",
+    status: "mitigated",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/runtime/src/Tiers.ts", "packages/runtime/src/ResourceMonitor.ts", "packages/runtime/src/Health.ts"],
+    tests: [{ file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 5 flapping never spends the root's intensity: tiers 1–4 are never touched" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "a sampler that stops answering leaves a stale status, and a stale status admits everything (tier 5 never blocks serving)" }, { file: "packages/runtime/test/Health.test.ts", name: "a check that does not answer within the check timeout counts as failed, not as a hung probe" }]
   }),
   row(20, "Config reload failure", "Cascading", 7, 3, 8, 168, "MEDIUM", {
     documentedMitigation: "sys.config reload support",
     gap: "No rollback on error",
     mitigationWanted: "Implement pre-reload validation. Add automatic rollback on failure. Implement atomic reload (all-or-nothing).",
-    mitigation: "Planned: Configuration through Config, validated before it is applied; a bad reload keeps the old config.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Server configuration is a Schema: validated before it is applied (InvalidConfig lists every problem, nothing applied), reloaded atomically with server.reconfigure (one at a time, versioned, logged, counted), the previous configuration kept when a reload fails.",
+    status: "mitigated",
+    errors: ["InvalidConfig"],
+    location: ["packages/server/src/ServerConfig.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/server/test/ServerConfig.test.ts", name: "FM-20 an invalid configuration is refused with every problem listed and nothing applied; a valid one applies to every connection at once" }, { file: "packages/server/test/ServerConfig.test.ts", name: "FM-20 reload is atomic: a configuration with one bad field changes nothing; reloads run one at a time, versioned, logged and counted" }, { file: "packages/server/test/ServerConfig.test.ts", name: "FM-20 any reload either applies exactly the validated configuration or leaves the previous one in force (property)" }]
   }),
   row(21, "Connection timeout cascade", "Network", 7, 5, 7, 245, "HIGH", {
     documentedMitigation: "5000ms timeout + retry",
     gap: "No adaptive timeout",
     mitigationWanted: "Implement exponential backoff: 1s → 2s → 4s → 8s → 16s (max). Add adaptive timeouts based on historical latency (SLO tracking). Make timeout configurable per transport.",
-    mitigation: "Every request has a timeout (default 60 s) that resets on progress, with an optional total bound, and is cancelled at the peer when it expires; calls can be retried on transient failures with a Schedule (McpClient.defaultRetry: exponential from 100 ms, jittered, capped, 5 retries), and an idempotency key makes the retries run the tool once.",
+    mitigation: "Every request has a timeout (default 60 s) that resets on progress, with an optional total bound, and is cancelled at the peer when it expires; a tool's bound can follow its observed latency (adaptive: p99 × factor within [min, max]); calls can be retried on transient failures with a Schedule (McpClient.defaultRetry: exponential from 100 ms, jittered, each delay ≤ 5 s, at most 5 retries), and an idempotency key makes the retries run the tool once.",
     status: "mitigated",
-    errors: ["RequestTimedOut"],
-    location: ["packages/core/src/Protocol.ts", "packages/client/src/McpClient.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-21 timeout resets on progress" }, { file: "packages/client/test/McpClient.test.ts", name: "FM-21 transient failures are retried with backoff; an idempotency key makes the retries run the tool once" }]
+    errors: ["RequestTimedOut", "AdaptiveTimeoutExceeded"],
+    location: ["packages/core/src/Protocol.ts", "packages/client/src/McpClient.ts", "packages/faults/src/AdaptiveTimeout.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-21 timeout resets on progress" }, { file: "packages/client/test/McpClient.test.ts", name: "FM-21 transient failures are retried with backoff; an idempotency key makes the retries run the tool once" }, { file: "test/fault-modes.test.ts", name: "FM-21 McpClient.defaultRetry gives up after 5 retries" }, { file: "packages/faults/test/AdaptiveTimeout.test.ts", name: "FM-21 every call is bounded by percentile × factor of the recent window within [min, max] (max while warming up); a call past it is interrupted and recorded at the bound (property, TestClock)" }, { file: "packages/server/test/Overload.test.ts", name: "FM-21 with adaptiveTimeout a tool's bound follows its latency: a hung call is answered with -32001 after p99 × factor, long before toolTimeout" }]
   }),
   row(22, "Packet loss (1%)", "Network", 5, 8, 4, 160, "MEDIUM", {
     documentedMitigation: "TCP retransmission",
@@ -330,11 +330,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Client timeout handling",
     gap: "No SLO tracking",
     mitigationWanted: "Add latency metrics to observability. Implement p50/p95/p99 latency tracking. Add SLO-based alerting (e.g., p95 < 200ms).",
-    mitigation: "Planned: Timeouts reset on progress; latency histograms per method.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Latency is tracked and bounds follow it: adaptive timeouts set a tool's bound to its observed p99 × factor within [min, max] (AdaptiveTimeoutExceeded past it), the observed percentile and the bound are gauges; request timeouts reset on progress, so slow-but-alive calls are not cut.",
+    status: "mitigated",
+    errors: ["AdaptiveTimeoutExceeded"],
+    location: ["packages/faults/src/AdaptiveTimeout.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/faults/test/AdaptiveTimeout.test.ts", name: "FM-24 the bound and the observed percentile are gauges; each change of phase is a log line" }, { file: "packages/faults/test/AdaptiveTimeout.test.ts", name: "FM-21 the bound tightens around a fast tool, follows it when it slows down for good, and stops at max" }, { file: "packages/core/test/Protocol.test.ts", name: "FM-21 timeout resets on progress" }]
   }),
   row(25, "Persistent connection loss", "Network", 8, 4, 6, 192, "MEDIUM", {
     documentedMitigation: "auto_reconnect in client",
@@ -344,17 +344,17 @@ export const all: ReadonlyArray<FailureMode> = [
     status: "mitigated",
     errors: ["ConnectionClosed", "TransportFailure"],
     location: ["packages/transports/src/ReconnectingTransport.ts", "packages/transports/src/StreamableHttpClient.ts", "packages/transports/src/EventStore.ts"],
-    tests: [{ file: "packages/transports/test/ReconnectingTransport.test.ts", name: "retries a refused connection with full-jitter delays within the bounds, then connects" }, { file: "packages/transports/test/ReconnectingTransport.test.ts", name: "gives up after maxAttempts and says so on the state stream" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "the client re-initializes when its session expires (404) and carries on" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a stream the server ends on purpose is resumed with Last-Event-ID and nothing is lost (SEP-1699)" }]
+    tests: [{ file: "packages/transports/test/ReconnectingTransport.test.ts", name: "retries a refused connection with full-jitter delays within the bounds, then connects" }, { file: "packages/transports/test/ReconnectingTransport.test.ts", name: "gives up after maxAttempts and says so on the state stream" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "the client re-initializes when its session expires (404) and carries on" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a stream the server ends on purpose is resumed with Last-Event-ID and nothing is lost (SEP-1699)" }, { file: "test/fault-modes.test.ts", name: "FM-25 after an outage the client is back within one backoff bound of the network" }]
   }),
   row(26, "Duplicate packets", "Network", 4, 5, 6, 120, "MEDIUM", {
     documentedMitigation: "TCP deduplication",
     gap: "No application tracking",
     mitigationWanted: "Implement request deduplication at erlmcp_server level. Require idempotency keys on all tool calls. Add time-limited cache of processed requests (5 min).",
-    mitigation: "Planned: Request ids are unique per connection; duplicates are refused.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Duplicates do nothing twice: a request whose id is already in flight is refused with id null (the original keeps its own answer) and recorded; tool calls with an idempotency key run once across retries and connections; answers with unknown ids are dropped.",
+    status: "mitigated",
+    errors: ["DuplicateRequestId", "UnknownResponseId"],
+    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "test/fault-modes.test.ts", name: "FM-26 a duplicated request that arrives while the original is in flight does not fail the original call" }, { file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }]
   }),
   row(27, "Out-of-order packets", "Network", 4, 7, 5, 140, "MEDIUM", {
     documentedMitigation: "TCP ordering",
@@ -410,21 +410,21 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "ulimit in docker",
     gap: "No monitoring",
     mitigationWanted: "Add FD usage monitoring via /proc (Linux) or netstat. Alert when FD > 80% of ulimit. Implement connection draining when FD > 90%.",
-    mitigation: "Planned: Connection limits per listener; accept errors are typed and counted.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Open file descriptors are sampled from /proc/self/fd against the soft limit (/proc/self/limits) with 70/85/95 % levels: new sessions and connections are shed first; every listener bounds its connections.",
+    status: "mitigated",
+    errors: ["LoadShed"],
+    location: ["packages/runtime/src/ResourceMonitor.ts"],
+    tests: [{ file: "packages/runtime/test/ResourceMonitor.test.ts", name: "admit sheds load: new sessions from high, everything at critical, with the mode of the resource that is short; CPU alone sheds nothing" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "reads the soft fd limit from /proc/self/limits" }]
   }),
   row(33, "CPU throttling", "Resource", 6, 3, 7, 126, "MEDIUM", {
     documentedMitigation: "VM args tuning",
     gap: "No adaptive scheduling",
     mitigationWanted: "Add CPU metrics, alert on throttling.",
-    mitigation: "Planned: Bounded concurrency; load shedding under pressure.",
-    status: "planned",
+    mitigation: "Partly built: CPU utilisation is sampled and reported (a gauge, a level up to elevated); by design it sheds nothing by itself, since a busy Node process runs at 100 %: overload shows in the event-loop delay (FM-35), which sheds. Planned: shedding on sustained CPU throttling (cgroup throttled time).",
+    status: "partial",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/runtime/src/ResourceMonitor.ts"],
+    tests: [{ file: "packages/runtime/test/ResourceMonitor.test.ts", name: "admit sheds load: new sessions from high, everything at critical, with the mode of the resource that is short; CPU alone sheds nothing" }]
   }),
   row(34, "Disk I/O saturation", "Resource", 7, 2, 8, 112, "MEDIUM", {
     documentedMitigation: "Async I/O in ranch",
@@ -440,11 +440,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "GC tuning (Gap #5.2)",
     gap: "No predictable latency",
     mitigationWanted: "Implement GC pause monitoring. Add alerting for pauses > 50ms. Export GC metrics to observability.",
-    mitigation: "Planned: Event-loop delay monitoring in the observability tier.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "The event-loop delay (Node's analogue of a GC pause, monitorEventLoopDelay) is sampled with levels at 50/100/500 ms: new sessions are shed from high, every request at critical, and a sustained emergency drains the process.",
+    status: "mitigated",
+    errors: ["LoadShed"],
+    location: ["packages/runtime/src/ResourceMonitor.ts", "packages/runtime/src/RecoveryManager.ts"],
+    tests: [{ file: "packages/runtime/test/ResourceMonitor.test.ts", name: "admit sheds load: new sessions from high, everything at critical, with the mode of the resource that is short; CPU alone sheds nothing" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "Node's source reads heap, RSS, CPU, event-loop delay, and on Linux open fds against the soft limit" }]
   }),
   row(36, "Connection limit reached", "Resource", 8, 5, 5, 200, "MEDIUM", {
     documentedMitigation: "Connection limits module",
@@ -460,11 +460,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "gen_server queue limits",
     gap: "No monitoring/alerts",
     mitigationWanted: "Implement per-process queue monitoring. Add metrics on queue depth and dwell time. Implement priority queue (critical messages first).",
-    mitigation: "Concurrent handlers per connection are bounded (default 64); past the bound the peer gets an Overloaded error (-32010) at once, never an unbounded queue. Pending outgoing requests are bounded too.",
+    mitigation: "Concurrent handlers per connection are bounded (default 64, or a function read at every request); past the bound the peer gets Overloaded (-32010) at once, or waits in a bulkhead queue bounded in length and time; occupancy, queue wait and refusals are metrics. Pending outgoing requests and every session inbox are bounded too.",
     status: "mitigated",
-    errors: ["Overloaded"],
-    location: ["packages/core/src/Protocol.ts"],
-    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-37 past maxConcurrentIncoming the peer gets Overloaded" }]
+    errors: ["Overloaded", "BulkheadFull", "QueueTimeout"],
+    location: ["packages/core/src/Protocol.ts", "packages/faults/src/Bulkhead.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-37 past maxConcurrentIncoming the peer gets Overloaded" }, { file: "packages/core/test/Admission.test.ts", name: "FM-37 maxConcurrentIncoming given as a function is read at every request" }, { file: "packages/faults/test/Bulkhead.test.ts", name: "FM-37 occupancy, queue wait and refusals are metrics; saturation and recovery are log lines" }]
   }),
   row(38, "Handler process crash", "Process", 7, 5, 6, 210, "MEDIUM", {
     documentedMitigation: "Supervisor restarts",
@@ -490,31 +490,31 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Transport supervisor",
     gap: "No graceful shutdown",
     mitigationWanted: "Implement graceful shutdown (drain pending requests). Add pending request tracking (recover on reconnect). Implement transport health checks.",
-    mitigation: "When a connection ends every pending request fails at once with ConnectionClosed naming the reason (\"child exited with code 3\"), handlers are interrupted, and a peer's clean end first lets accepted requests finish (bounded drain). A stdio child is closed by stdin EOF, then SIGTERM, then SIGKILL, and never outlives its scope.",
+    mitigation: "When a connection ends every pending request fails at once with ConnectionClosed naming the reason, handlers are interrupted, and a peer's clean end first lets accepted requests finish (bounded drain); a stdio child is closed by stdin EOF, then SIGTERM, then SIGKILL. Transports are supervised (tier 4, transient): a crashed listener restarts after its backoff and the others never notice; a crashed connection takes down its own session only; graceful drain stops accepting, finishes in-flight work within a deadline, then closes.",
     status: "mitigated",
-    errors: ["ConnectionClosed", "TransportFailure"],
-    location: ["packages/core/src/Protocol.ts", "packages/transports/src/StdioClientTransport.ts", "packages/transports/src/StdioServerTransport.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "closing the connection fails every pending request at once with ConnectionClosed" }, { file: "packages/transports/test/Stdio.test.ts", name: "stdio client: a child that dies fails incoming at once with the exit named" }, { file: "packages/transports/test/Stdio.test.ts", name: "stdio client: close escalates stdin EOF → SIGTERM → SIGKILL" }, { file: "packages/transports/test/Stdio.test.ts", name: "stdio server: exits when stdin closes and writes only protocol to stdout" }]
+    errors: ["ConnectionClosed", "TransportFailure", "Draining"],
+    location: ["packages/core/src/Protocol.ts", "packages/transports/src/StdioClientTransport.ts", "packages/runtime/src/Tiers.ts", "packages/runtime/src/Drain.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "closing the connection fails every pending request at once with ConnectionClosed" }, { file: "packages/transports/test/Stdio.test.ts", name: "stdio client: a child that dies fails incoming at once with the exit named" }, { file: "packages/transports/test/Stdio.test.ts", name: "stdio client: close escalates stdin EOF → SIGTERM → SIGKILL" }, { file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 4: a crashed transient transport restarts after 50 ms; the other transports never notice (FM-40)" }, { file: "packages/runtime/test/Drain.test.ts", name: "FM-40 drain stops accepting, lets in-flight work finish, then runs the close hooks last-first and reports" }, { file: "test/fault-modes.test.ts", name: "FM-40 a crashed connection takes down its own session only" }]
   }),
   row(41, "Session manager crash", "Process", 8, 3, 7, 168, "MEDIUM", {
     documentedMitigation: "Session state in ETS",
     gap: "No session replication",
     mitigationWanted: "Implement session replication (ETS replication). Add periodic session snapshots. Implement session recovery handshake.",
-    mitigation: "Planned: Sessions in a supervised store with expiry; a lost session answers 404 so the client re-initializes.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Sessions are their own fault domain: the session manager (tier 2) expires idle sessions and survives a crash of its sweeper with no session lost; an unknown session is a typed SessionNotFound (404 on HTTP) and a client re-initializes.",
+    status: "mitigated",
+    errors: ["SessionNotFound"],
+    location: ["packages/runtime/src/SessionManager.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 2: a crashed session sweeper restarts alone and no session is lost (FM-41)" }, { file: "packages/runtime/test/SessionManager.test.ts", name: "FM-41 an idle session expires at the next sweep; a touched one lives on; a gone one is SessionNotFound" }]
   }),
   row(42, "Message handler crash", "Process", 7, 5, 6, 210, "MEDIUM", {
     documentedMitigation: "Error handling in dispatch",
     gap: "No circuit breaker",
     mitigationWanted: "Add circuit breaker for repeated failures. Implement message pattern detection. Quarantine problematic message patterns.",
-    mitigation: "Typed handler failures are contained, answered safely and recorded; an optional circuit breaker per tool (effect/persistence CircuitBreaker) refuses a failing tool with -32011 and a retry hint after consecutive server-side failures, and a good probe closes it.",
+    mitigation: "Typed handler failures are contained, answered safely and recorded; a circuit breaker per tool (and one for outbound requests) opens on consecutive failures, a failure rate or a slow-call rate over a window, refuses with CircuitOpen (-32011, retryAfterMs), half-opens by itself and closes after good probes; its state is a metric.",
     status: "mitigated",
-    errors: ["HandlerError", "RemoteError"],
-    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
-    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-16 a failing handler does not affect other requests" }, { file: "packages/server/test/CircuitBreaker.test.ts", name: "FM-42 repeated server-side failures open the tool's circuit; it closes after a good probe; tool errors do not count" }]
+    errors: ["HandlerError", "RemoteError", "CircuitOpen"],
+    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts", "packages/faults/src/CircuitBreaker.ts"],
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-16 a failing handler does not affect other requests" }, { file: "packages/server/test/CircuitBreaker.test.ts", name: "FM-42 repeated server-side failures open the tool's circuit; it closes after a good probe; tool errors do not count" }, { file: "packages/faults/test/CircuitBreaker.test.ts", name: "FM-42 breaker transitions follow the model: failure and slow-call rates over the window, consecutive failures, half-open after openDuration, probes, reset, forced open (property, TestClock)" }, { file: "packages/faults/test/CircuitBreaker.test.ts", name: "FM-42 slow calls open the circuit even when they succeed (TestClock)" }, { file: "packages/core/test/Admission.test.ts", name: "FM-42 an outbound circuit breaker opens after the peer's server-side errors; requests then fail at once with CircuitOpen until it half-opens" }]
   }),
   row(43, "Timer process crash", "Process", 5, 2, 8, 80, "LOW", {
     documentedMitigation: "erlang:start_timer",
@@ -530,31 +530,31 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "health_monitor supervisor",
     gap: "No dual monitoring",
     mitigationWanted: "Add redundant monitoring.",
-    mitigation: "Planned: The observability tier is supervised; a crashed monitor restarts without affecting serving.",
-    status: "planned",
+    mitigation: "A crashed monitoring process restarts alone in tier 5; admission keeps answering from the last status meanwhile, and tiers 1–4 never notice.",
+    status: "mitigated",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/runtime/src/Tiers.ts", "packages/runtime/src/ResourceMonitor.ts"],
+    tests: [{ file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 5: a crashed resource sampler restarts alone; admission keeps answering from the last status" }, { file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 5 flapping never spends the root's intensity: tiers 1–4 are never touched" }]
   }),
   row(45, "Connection pool starvation", "Cascading", 7, 4, 7, 196, "MEDIUM", {
     documentedMitigation: "poolboy max_overflow",
     gap: "No queue time limits",
     mitigationWanted: "Add timeouts on queued requests.",
-    mitigation: "Planned: Every queued wait has a timeout.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Every queued wait is bounded in length and in time: a bulkhead's queue refuses past maxQueue and after queueTimeout (QueueTimeout, -32010 with retryAfterMs); cheap requests (ping, lists) never queue.",
+    status: "mitigated",
+    errors: ["QueueTimeout", "BulkheadFull"],
+    location: ["packages/faults/src/Bulkhead.ts", "packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/faults/test/Bulkhead.test.ts", name: "FM-45 bounded concurrency, a FIFO queue bounded in length and in time: every call starts, or is refused, exactly when the model says (property, TestClock)" }, { file: "packages/server/test/Overload.test.ts", name: "FM-45 the server bulkhead is shared by all connections: calls wait at most queueTimeout, past the queue they get -32010 with retryAfterMs; pings and lists are never queued" }]
   }),
   row(46, "Message explosion", "Cascading", 9, 2, 8, 144, "MEDIUM", {
     documentedMitigation: "Message size limits",
     gap: "No rate limiting",
     mitigationWanted: "Add rate limits on message size/count.",
-    mitigation: "Message size is limited before decoding (FrameTooLarge) and message count by an optional per-connection rate limit (effect/persistence RateLimiter, token bucket): past it, requests are refused at once with -32010 and a retryAfterMs hint, and recorded as RateLimited.",
+    mitigation: "Message size is limited before decoding (FrameTooLarge) and message count by token buckets (effect/persistence RateLimiter) per connection or per client across its connections (and shared by connections): past it, requests are refused at once with -32010 and a retryAfterMs hint (RateLimitExceeded), and recorded as RateLimited.",
     status: "mitigated",
-    errors: ["FrameTooLarge", "RateLimited"],
-    location: ["packages/jsonrpc/src/FrameDecoder.ts", "packages/core/src/Protocol.ts"],
-    tests: [{ file: "packages/jsonrpc/test/FrameDecoder.test.ts", name: "FM-01 oversize frame is rejected before parsing" }, { file: "packages/core/test/Isolation.test.ts", name: "FM-46 past the rate limit requests are refused with a retry hint, then admitted again" }]
+    errors: ["FrameTooLarge", "RateLimited", "RateLimitExceeded"],
+    location: ["packages/jsonrpc/src/FrameDecoder.ts", "packages/core/src/Protocol.ts", "packages/faults/src/RateLimit.ts"],
+    tests: [{ file: "packages/jsonrpc/test/FrameDecoder.test.ts", name: "FM-01 oversize frame is rejected before parsing" }, { file: "packages/core/test/Isolation.test.ts", name: "FM-46 past the rate limit requests are refused with a retry hint, then admitted again" }, { file: "packages/faults/test/RateLimit.test.ts", name: "FM-46 a token bucket per client: admitted exactly while the client's bucket has a token, refilled one token per window/limit, keys independent; after retryAfterMs the next request is admitted (property, TestClock)" }, { file: "packages/server/test/Overload.test.ts", name: "FM-46 a rate limit per client holds across the client's connections (per: client), with retryAfterMs; other clients are not affected" }]
   }),
   row(47, "Protocol violation", "Process", 6, 3, 6, 108, "MEDIUM", {
     documentedMitigation: "JSON-RPC validation",
@@ -580,11 +580,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "one_for_all supervisor",
     gap: "No fault isolation",
     mitigationWanted: "Implement isolation per handler.",
-    mitigation: "Handlers are isolated per request under the connection's scope: any mix of failing, dying and throwing handlers leaves every other request answered and the connection serving (property-tested).",
+    mitigation: "Handlers are isolated per request under the connection's scope: any mix of failing, dying and throwing handlers leaves every other request answered and the connection serving (property-tested); a handler that dies or hangs affects its own tool only, on every session (blast radius measured with the testing kit).",
     status: "mitigated",
     errors: ["HandlerError", "HandlerDefect"],
     location: ["packages/core/src/Protocol.ts"],
-    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-49 a crashing handler leaves the connection serving (property)" }]
+    tests: [{ file: "packages/core/test/Isolation.test.ts", name: "FM-49 a crashing handler leaves the connection serving (property)" }, { file: "test/fault-modes.test.ts", name: "FM-49 a handler that dies or hangs affects its own tool only, on every session" }]
   }),
   row(50, "Deserialization failure", "Data", 7, 3, 6, 126, "MEDIUM", {
     documentedMitigation: "Type specs on records",
