@@ -96,6 +96,8 @@ const workload = (sideEffects: boolean) => [
 
 /** A fault of one mode, with its parameters drawn by fast-check. */
 const modes: ReadonlyArray<{
+  /** The test's name, written out so the FMEA catalogue can cite it. */
+  readonly name: string
   readonly mode: string
   readonly fault: fc.Arbitrary<FaultSchedule.FaultSchedule>
   readonly reconnect?: boolean
@@ -104,22 +106,22 @@ const modes: ReadonlyArray<{
   /** Runs (of 6) in which the fault must have acted (default 3): the property is not vacuous. */
   readonly acted?: number
 }> = [
-  { mode: "FM-24 high latency", fault: fc.tuple(fc.integer({ min: 100, max: 1_000 }), fc.integer({ min: 0, max: 500 })).map(([ms, jitter]) => [Fault.highLatency(ms, { jitter })]) },
-  { mode: "FM-22 packet loss (≤ 5%)", fault: fc.integer({ min: 1, max: 5 }).map((p) => [Fault.packetLoss(p / 100)]), acted: 1 },
-  { mode: "FM-23 packet loss (10%)", fault: fc.integer({ min: 6, max: 15 }).map((p) => [Fault.packetLoss(p / 100)]) },
-  { mode: "FM-26 duplicate packets", fault: fc.integer({ min: 0, max: 200 }).map((gap) => [Fault.duplicatePackets(0.5, { gap })]) },
-  { mode: "FM-27 out-of-order packets", fault: fc.integer({ min: 1, max: 1_000 }).map((hold) => [Fault.outOfOrderPackets(0.5, hold)]) },
-  { mode: "FM-30 message fragmentation", fault: fc.integer({ min: 2, max: 32 }).map((maxPieces) => [Fault.messageFragmentation(1, { maxPieces, gap: "20 millis" })]) },
-  { mode: "FM-31 connection hang", fault: fc.tuple(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 500, max: 20_000 }), fc.constantFrom<Fault.Direction>("toServer", "toClient", "both")).map(([from, length, direction]) => [Fault.connectionHang(from, from + length, direction)]) },
-  { mode: "FM-13 one-way network partition", fault: fc.tuple(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 500, max: 20_000 }), fc.constantFrom<Fault.Direction>("toServer", "toClient")).map(([from, length, direction]) => [Fault.networkPartition(direction, { from, until: from + length })]) },
-  { mode: "FM-12 message corruption", fault: fc.integer({ min: 1, max: 8 }).map((bits) => [Fault.messageCorruption(0.3, { bits })]), sideEffects: false },
-  { mode: "FM-40 transport crash (clean or abrupt)", fault: fc.tuple(fc.integer({ min: 0, max: 2_500 }), fc.constantFrom<"clean" | "abrupt">("clean", "abrupt")).map(([at, kind]) => [Fault.disconnect(at, kind)]), reconnect: true },
-  { mode: "FM-25 persistent connection loss", fault: fc.tuple(fc.integer({ min: 0, max: 2_500 }), fc.integer({ min: 0, max: 30_000 })).map(([at, length]) => [Fault.connectionLoss(at, length)]), reconnect: true }
+  { name: "FM-24 high latency: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-24 high latency", fault: fc.tuple(fc.integer({ min: 100, max: 1_000 }), fc.integer({ min: 0, max: 500 })).map(([ms, jitter]) => [Fault.highLatency(ms, { jitter })]) },
+  { name: "FM-22 packet loss (≤ 5%): every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-22 packet loss (≤ 5%)", fault: fc.integer({ min: 1, max: 5 }).map((p) => [Fault.packetLoss(p / 100)]), acted: 1 },
+  { name: "FM-23 packet loss (10%): every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-23 packet loss (10%)", fault: fc.integer({ min: 6, max: 15 }).map((p) => [Fault.packetLoss(p / 100)]) },
+  { name: "FM-26 duplicate packets: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-26 duplicate packets", fault: fc.integer({ min: 0, max: 200 }).map((gap) => [Fault.duplicatePackets(0.5, { gap })]) },
+  { name: "FM-27 out-of-order packets: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-27 out-of-order packets", fault: fc.integer({ min: 1, max: 1_000 }).map((hold) => [Fault.outOfOrderPackets(0.5, hold)]) },
+  { name: "FM-30 message fragmentation: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-30 message fragmentation", fault: fc.integer({ min: 2, max: 32 }).map((maxPieces) => [Fault.messageFragmentation(1, { maxPieces, gap: "20 millis" })]) },
+  { name: "FM-31 connection hang: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-31 connection hang", fault: fc.tuple(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 500, max: 20_000 }), fc.constantFrom<Fault.Direction>("toServer", "toClient", "both")).map(([from, length, direction]) => [Fault.connectionHang(from, from + length, direction)]) },
+  { name: "FM-13 one-way network partition: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-13 one-way network partition", fault: fc.tuple(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 500, max: 20_000 }), fc.constantFrom<Fault.Direction>("toServer", "toClient")).map(([from, length, direction]) => [Fault.networkPartition(direction, { from, until: from + length })]) },
+  { name: "FM-12 message corruption: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-12 message corruption", fault: fc.integer({ min: 1, max: 8 }).map((bits) => [Fault.messageCorruption(0.3, { bits })]), sideEffects: false },
+  { name: "FM-40 transport crash (clean or abrupt): every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-40 transport crash (clean or abrupt)", fault: fc.tuple(fc.integer({ min: 0, max: 2_500 }), fc.constantFrom<"clean" | "abrupt">("clean", "abrupt")).map(([at, kind]) => [Fault.disconnect(at, kind)]), reconnect: true },
+  { name: "FM-25 persistent connection loss: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-25 persistent connection loss", fault: fc.tuple(fc.integer({ min: 0, max: 2_500 }), fc.integer({ min: 0, max: 30_000 })).map(([at, length]) => [Fault.connectionLoss(at, length)]), reconnect: true }
 ]
 
 describe("network failure modes on the testing kit (properties on the TestClock)", () => {
-  for (const { acted = 3, fault, mode, reconnect = false, sideEffects = true } of modes) {
-    it.effect(`${mode}: every call answered or a typed error, no duplicate side effect, nothing left behind`, () => {
+  for (const { acted = 3, fault, name, reconnect = false, sideEffects = true } of modes) {
+    it.effect(name, () => {
       let faulted = 0
       return Property.check(
         fc.tuple(fault, FaultSchedule.seedArbitrary),
