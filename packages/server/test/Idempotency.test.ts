@@ -50,4 +50,40 @@ describe("idempotent tool calls", () => {
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.join(d)).toEqual({ content: [{ type: "text", text: "charge #3 of 500" }] })
     }).pipe(Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
+
+  // Known defect, found by apps/chaos: a keyed call that is cancelled (a client-side attempt timeout sends
+  // notifications/cancelled) or whose connection is reset is interrupted after its side effect, pins no
+  // outcome, and the retry runs the side effect again. Fix: run keyed calls detached from their caller (in the
+  // server's scope, within the tool's time bound) so that retries join them. Remove `.fails` with the fix.
+  it.effect.fails("FM-10 a keyed call cancelled after its side effect is joined by the retry, not run again", () =>
+    Effect.gen(function*() {
+      let charges = 0
+      const server = yield* McpServer.make({
+        info: { name: "pay", version: "1" },
+        tools: [
+          Tool.make("charge", {
+            input: Schema.Struct({}),
+            timeout: "10 seconds",
+            // the side effect happens first; the answer takes a while
+            handler: () => Effect.sync(() => ++charges).pipe(Effect.tap(() => Effect.sleep("1 second")), Effect.map((n) => `charge #${n}`))
+          })
+        ]
+      })
+      const [a, b] = yield* MemoryTransport.makePair()
+      yield* Effect.forkScoped(server.serve(a))
+      const client = yield* Protocol.make(b, { handler: () => undefined })
+      yield* client.request("initialize", { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c", version: "1" } })
+      const call = client.request("tools/call", { name: "charge", arguments: {}, _meta: { "io.effect-mcp/idempotencyKey": "order-9" } })
+      const first = yield* Effect.forkChild(call)
+      yield* TestClock.adjust("100 millis")
+      expect(charges).toBe(1)
+      // the caller gives up after the side effect (its attempt timed out): notifications/cancelled
+      yield* Fiber.interrupt(first)
+      yield* TestClock.adjust("100 millis")
+      // the retry with the same key should join the running call: one charge
+      const retry = yield* Effect.forkChild(call)
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(retry)).toEqual({ content: [{ type: "text", text: "charge #1" }] })
+      expect(charges).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 })
