@@ -337,7 +337,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
     const idempotencyCapacity = options.idempotency?.capacity ?? 10_000
     const idempotencyTtl = Duration.toMillis(Duration.fromInputUnsafe(options.idempotency?.ttl ?? Duration.minutes(10)))
     const outcomes = new Map<string, { readonly done: Deferred.Deferred<unknown, unknown>; readonly expiresAt: number }>()
-    const once = <A, R2>(key: string, call: Effect.Effect<A, unknown, R2>): Effect.Effect<A, unknown, R2> =>
+    const once = <A, R2>(key: string, call: Effect.Effect<A, unknown, R2>, bound: Duration.Duration): Effect.Effect<A, unknown, R2> =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const known = outcomes.get(key)
@@ -346,15 +346,34 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
         const done = yield* Deferred.make<unknown, unknown>()
         outcomes.delete(key)
         outcomes.set(key, { done, expiresAt: now + idempotencyTtl })
-        return yield* call.pipe(
-          Effect.onExit((exit) =>
-            // an interrupted first attempt does not pin an outcome, nor does a 2026-07-28 round asking for
-            // input or starting a task: the retry runs the call again
-            Exit.isFailure(exit) && (Cause.hasInterruptsOnly(exit.cause) || isSignal(Option.getOrUndefined(Cause.findErrorOption(exit.cause))))
-              ? Effect.sync(() => outcomes.delete(key)).pipe(Effect.andThen(Deferred.interrupt(done)))
-              : Deferred.done(done, exit)
-          )
+        const context = yield* Effect.context<R2>()
+        // the call runs detached from its caller, within the tool's time bound: a caller that goes away
+        // (cancelled, its attempt timed out, its connection reset) stops waiting but does not stop the call, so
+        // the retry that follows joins it instead of running the side effect again (FM-10, found by apps/chaos)
+        yield* Effect.forkIn(
+          call.pipe(
+            Effect.timeoutOrElse({
+              duration: bound,
+              orElse: () =>
+                Effect.fail(new ProtocolError.McpError({ code: ErrorCode.RequestTimeout, message: `Timed out after ${Duration.toMillis(bound)} ms` }))
+            }),
+            Effect.onExit((exit) => {
+              if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
+                // interrupted (the server is shutting down): nothing is pinned, a retry runs again
+                return Effect.sync(() => outcomes.delete(key)).pipe(Effect.andThen(Deferred.interrupt(done)))
+              }
+              if (Exit.isFailure(exit) && isSignal(Option.getOrUndefined(Cause.findErrorOption(exit.cause)))) {
+                // a 2026-07-28 round asking for input or starting a task: this caller gets it, the next runs again
+                return Effect.sync(() => outcomes.delete(key)).pipe(Effect.andThen(Deferred.done(done, exit)))
+              }
+              return Deferred.done(done, exit)
+            }),
+            Effect.provideContext(context)
+          ),
+          serverScope,
+          { startImmediately: true }
         )
+        return (yield* Deferred.await(done)) as A
       })
 
     // what lives as long as the server value: the breaker, the 2026-07-28 tasks and their fibers
@@ -873,7 +892,9 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             const downgrade = revision < "2025-06-18"
             const key = request.meta?.["io.effect-mcp/idempotencyKey"]
             const run = guarded(tool.name, tool.call(request.params?.arguments))
-            const call = Effect.map(typeof key === "string" && key.length > 0 && key.length <= 256 ? once(`${tool.name}:${key}`, run) : run, (result) =>
+            const keyed = typeof key === "string" && key.length > 0 && key.length <= 256
+            const bound = Duration.fromInputUnsafe(toolSettings(tool.name)?.timeout ?? tool.info.timeout ?? live.config.toolTimeout ?? Duration.minutes(5))
+            const call = Effect.map(keyed ? once(`${tool.name}:${key}`, run, bound) : run, (result) =>
               finish(
                 revision,
                 downgrade ? { ...result, content: result.content.map((block) => Content.forRevision(block, revision)) } : { ...result }
