@@ -190,11 +190,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Request ID correlation",
     gap: "No idempotency guarantee",
     mitigationWanted: "Implement request deduplication cache. Require idempotency keys on all mutations. Add time-windowed cache (5-30 min).",
-    mitigation: "A request whose id is already in flight is refused with id null (DuplicateRequestId; the original keeps its own answer) and the first continues; a tools/call carrying an idempotency key in _meta runs once per key (on any connection, within a TTL, bounded cache): retries get the first call's outcome, joining it if it is still running; input rounds (MRTR) do not pin an outcome.",
+    mitigation: "A request whose id is already in flight is refused with id null (DuplicateRequestId; the original keeps its own answer) and the first continues; a tools/call carrying an idempotency key in _meta runs once per key (on any connection, within a TTL, bounded cache), detached from its caller within the tool's time bound: a retry after a cancel, an attempt timeout or a reset joins the running call and gets its outcome; input rounds (MRTR) do not pin an outcome.",
     status: "mitigated",
     errors: ["DuplicateRequestId"],
     location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts", "packages/runtime/src/DedupCache.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }, { file: "packages/runtime/test/DedupCache.test.ts", name: "FM-10 runs once per key within the TTL; concurrent callers join the running one; failures are pinned too" }]
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a keyed call cancelled after its side effect is joined by the retry, not run again" }, { file: "packages/runtime/test/DedupCache.test.ts", name: "FM-10 runs once per key within the TTL; concurrent callers join the running one; failures are pinned too" }]
   }),
   row(11, "Out-of-order delivery (async)", "Data", 5, 6, 7, 210, "MEDIUM", {
     documentedMitigation: "Message sequencing",
