@@ -379,6 +379,13 @@ export const connect = (
     ) => {
       const first = (Array.isArray(message) ? message[0] : message) as JsonRpc.Message
       const version = statelessVersion(first)
+      const isInitialize = JsonRpc.isRequest(first) && first.method === "initialize"
+      if (version === undefined && !isInitialize && reinitializing !== undefined) {
+        // a new session is being set up: this message goes out with it, not with the dead one (or none)
+        reinitializing.push((error) => (error === undefined ? post(message, text, onSent, retried, authAttempts) : onSent(error)))
+        return
+      }
+      const sentSession = sessionId
       const headers: Record<string, string> = {
         "content-type": "application/json",
         accept: "application/json, text/event-stream"
@@ -444,10 +451,12 @@ export const connect = (
           })
           return
         }
-        if (status === 404 && sessionId !== undefined && version === undefined && !retried && initializeRequest !== undefined &&
+        if (status === 404 && sentSession !== undefined && version === undefined && !retried && initializeRequest !== undefined &&
           !(JsonRpc.isRequest(first) && first.method === "initialize")) {
-          // the session is gone: a new handshake, then the same message again
+          // the session is gone: a new handshake (one for every message that finds it gone), then the same
+          // message again; a message sent with a session already replaced just goes again
           body.resume()
+          if (sentSession !== sessionId) return post(message, text, onSent, true, authAttempts)
           return reinitialize((reinitError) => {
             if (reinitError !== undefined) {
               for (const id of ids) methods.delete(id)
@@ -502,7 +511,19 @@ export const connect = (
     }
 
     /** Replays the handshake after the server lost the session. */
-    const reinitialize = (done: (error: Transport.TransportError | undefined) => void) => {
+    /** Messages waiting for the handshake in progress (undefined: none in progress). */
+    let reinitializing: Array<(error: Transport.TransportError | undefined) => void> | undefined
+    const reinitialize = (then: (error: Transport.TransportError | undefined) => void) => {
+      if (reinitializing !== undefined) {
+        reinitializing.push(then)
+        return
+      }
+      const waiting = [then]
+      reinitializing = waiting
+      const done = (error: Transport.TransportError | undefined) => {
+        reinitializing = undefined
+        for (const next of waiting) next(error)
+      }
       sessionId = undefined
       standaloneOpen = false
       const init = { ...initializeRequest!, id: `effect-mcp-reinitialize-${Date.now()}` }
