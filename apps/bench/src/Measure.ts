@@ -84,3 +84,52 @@ export const cpuMillis = (pid: number): number => {
 
 /** Linux's USER_HZ: 100 on every mainstream configuration. */
 const TICKS_PER_SECOND = 100
+
+/** What one side-by-side server run measures. */
+export interface CallRun {
+  readonly sequentialRps: number
+  readonly sequentialP50: number
+  readonly sequentialP99: number
+  readonly concurrentRps: number
+  readonly concurrentP50: number
+  readonly concurrentP99: number
+  /** Server CPU (user + system) per request over both phases, in microseconds. */
+  readonly cpuMicrosPerRequest: number
+}
+
+/**
+ * The shared workload of the server benchmarks: `calls` sequential calls, then `calls` with 32 in flight;
+ * latencies, throughput and the server process's CPU per request.
+ */
+export const measureCalls = async (call: (i: number) => Promise<unknown>, calls: number, serverPid: number): Promise<CallRun> => {
+  const cpuStart = cpuMillis(serverPid)
+  const seq: Array<number> = []
+  let start = performance.now()
+  for (let i = 0; i < calls; i++) {
+    const t = performance.now()
+    await call(i)
+    seq.push(performance.now() - t)
+  }
+  const seqSeconds = (performance.now() - start) / 1000
+  const conc: Array<number> = []
+  let next = 0
+  start = performance.now()
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < calls) {
+      const i = next++
+      const t = performance.now()
+      await call(i)
+      conc.push(performance.now() - t)
+    }
+  }))
+  const concSeconds = (performance.now() - start) / 1000
+  return {
+    sequentialRps: calls / seqSeconds,
+    sequentialP50: percentile(seq, 50),
+    sequentialP99: percentile(seq, 99),
+    concurrentRps: calls / concSeconds,
+    concurrentP50: percentile(conc, 50),
+    concurrentP99: percentile(conc, 99),
+    cpuMicrosPerRequest: ((cpuMillis(serverPid) - cpuStart) * 1000) / (2 * calls)
+  }
+}

@@ -13,7 +13,7 @@ import * as http from "node:http"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import WebSocket from "ws"
-import { cpuMillis, fmt, machine, median, percentile } from "./Measure.ts"
+import { fmt, machine, measureCalls, median } from "./Measure.ts"
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const sample = here("../../sample/src/main.ts")
@@ -238,37 +238,8 @@ const runOnce = async (target: Target, calls: number, warmup: number): Promise<R
       const r = await call(i) as { content?: Array<{ text: string }> }
       if (r.content?.[0]?.text !== `hello ${i}`) throw new Error(`${target.name}: bad echo: ${JSON.stringify(r)}`)
     }
-    const cpuStart = cpuMillis(server.pid)
-    const seq: Array<number> = []
-    let start = performance.now()
-    for (let i = 0; i < calls; i++) {
-      const t = performance.now()
-      await call(i)
-      seq.push(performance.now() - t)
-    }
-    const seqSeconds = (performance.now() - start) / 1000
-    const conc: Array<number> = []
-    let next = 0
-    start = performance.now()
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < calls) {
-        const i = next++
-        const t = performance.now()
-        await call(i)
-        conc.push(performance.now() - t)
-      }
-    }))
-    const concSeconds = (performance.now() - start) / 1000
-    return {
-      sequentialRps: calls / seqSeconds,
-      sequentialP50: percentile(seq, 50),
-      sequentialP99: percentile(seq, 99),
-      concurrentRps: calls / concSeconds,
-      concurrentP50: percentile(conc, 50),
-      concurrentP99: percentile(conc, 99),
-      rssMiB: rssOf(server.pid),
-      cpuMicrosPerRequest: ((cpuMillis(server.pid) - cpuStart) * 1000) / (2 * calls)
-    }
+    const measured = await measureCalls(call, calls, server.pid)
+    return { ...measured, rssMiB: rssOf(server.pid) }
   } finally {
     client.close()
     await server.stop()

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
-import { cpuMillis, fmt, machine, median, percentile } from "./Measure.ts"
+import { fmt, machine, measureCalls, median } from "./Measure.ts"
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
@@ -105,39 +105,8 @@ const runOnce = async (command: string, args: ReadonlyArray<string>, calls: numb
       const r = await call(client, i) as { content?: Array<{ text: string }> }
       if (r.content?.[0]?.text !== `hello ${i}`) throw new Error(`bad echo: ${JSON.stringify(r)}`)
     }
-    const cpuStart = cpuMillis(client.pid)
-    // sequential
-    const seq: Array<number> = []
-    let start = performance.now()
-    for (let i = 0; i < calls; i++) {
-      const t = performance.now()
-      await call(client, i)
-      seq.push(performance.now() - t)
-    }
-    const seqSeconds = (performance.now() - start) / 1000
-    // 32 in flight
-    const conc: Array<number> = []
-    let next = 0
-    start = performance.now()
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < calls) {
-        const i = next++
-        const t = performance.now()
-        await call(client, i)
-        conc.push(performance.now() - t)
-      }
-    }))
-    const concSeconds = (performance.now() - start) / 1000
-    return {
-      sequentialRps: calls / seqSeconds,
-      sequentialP50: percentile(seq, 50),
-      sequentialP99: percentile(seq, 99),
-      concurrentRps: calls / concSeconds,
-      concurrentP50: percentile(conc, 50),
-      concurrentP99: percentile(conc, 99),
-      rssMiB: client.rss(),
-      cpuMicrosPerRequest: ((cpuMillis(client.pid) - cpuStart) * 1000) / (2 * calls)
-    }
+    const measured = await measureCalls((i) => call(client, i), calls, client.pid)
+    return { ...measured, rssMiB: client.rss() }
   } finally {
     await client.close()
   }
