@@ -284,7 +284,8 @@ describe("FaultProxy", () => {
     expect(duringErrors).toEqual(["ECONNRESET"])
     // blackhole: accepted, never served, reset when the network comes back
     await until(() => !proxy.isDown(), 1_000)
-    proxy.down(300, "blackhole")
+    // long enough that a busy machine cannot end it during the 150 ms look below
+    proxy.down(1_500, "blackhole")
     const hung = await connect(proxy.port)
     const hungEvents: Array<string> = []
     hung.on("data", () => hungEvents.push("data"))
@@ -292,7 +293,7 @@ describe("FaultProxy", () => {
     hung.write("anyone?\n")
     await sleep(150)
     expect(hungEvents).toEqual([])
-    await until(() => hungEvents.length === 1, 1_000)
+    await until(() => hungEvents.length === 1, 3_000)
     expect(hungEvents).toEqual(["ECONNRESET"])
     // back up: served again
     const after = await connect(proxy.port)
