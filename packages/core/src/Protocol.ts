@@ -196,6 +196,9 @@ interface Pending {
   readonly resetOnProgress: boolean
 }
 
+/** Longest the `notifications/cancelled` of a timed-out or abandoned request may wait to be written. */
+const CANCEL_SEND_TIMEOUT = Duration.seconds(1)
+
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -602,18 +605,33 @@ export const make = Effect.fnUntraced(function*(
 
   // ---- outgoing -----------------------------------------------------------------------------------------
 
-  const awaitResponse = (entry: Pending, timeout: Duration.Duration, maxTotal: Duration.Duration | undefined) =>
+  /**
+   * Sends the request and waits for its response within its timeout, which covers the send too: a peer that
+   * stopped reading (the write waits for a drain that never comes) ends the call with RequestTimedOut in time
+   * rather than when the connection dies (found by apps/chaos). One timer for both.
+   */
+  const sendAndAwait = <E>(
+    send: Effect.Effect<void, E>,
+    entry: Pending,
+    timeout: Duration.Duration,
+    maxTotal: Duration.Duration | undefined
+  ) =>
     Effect.gen(function*() {
       const start = entry.lastActivity
       const timeoutMs = Duration.toMillis(timeout)
       const totalMs = maxTotal === undefined ? Infinity : Duration.toMillis(maxTotal)
       // a long-lived request (e.g. subscriptions/listen) waits for as long as the connection lives
-      if (timeoutMs === Infinity && totalMs === Infinity) return Option.some(yield* Deferred.await(entry.deferred))
+      if (timeoutMs === Infinity && totalMs === Infinity) {
+        yield* send
+        return Option.some(yield* Deferred.await(entry.deferred))
+      }
+      let first: Effect.Effect<unknown, E | RequestError> | undefined = Effect.andThen(send, Deferred.await(entry.deferred))
       while (true) {
         const now = yield* Clock.currentTimeMillis
         const remaining = Math.min(entry.lastActivity + timeoutMs, start + totalMs) - now
         if (remaining <= 0) return Option.none()
-        const result = yield* Effect.timeoutOption(Deferred.await(entry.deferred), Duration.millis(remaining))
+        const result = yield* Effect.timeoutOption(first ?? Deferred.await(entry.deferred), Duration.millis(remaining))
+        first = undefined
         if (Option.isSome(result)) return result
       }
     })
@@ -643,20 +661,26 @@ export const make = Effect.fnUntraced(function*(
     const cancel = (reason: string) =>
       Effect.suspend(() => {
         if (!pending.delete(id)) return Effect.void
-        return sendQuietly(JsonRpc.notification("notifications/cancelled", { requestId: id, reason }))
+        // a peer that does not read must not hold the caller: the notice gets a short bound of its own
+        return sendQuietly(JsonRpc.notification("notifications/cancelled", { requestId: id, reason })).pipe(
+          Effect.timeoutOption(CANCEL_SEND_TIMEOUT),
+          Effect.asVoid
+        )
       })
+    const timedOut = Effect.suspend(() => {
+      const elapsed = Duration.toMillis(timeout)
+      return Effect.andThen(cancel(`timed out after ${elapsed} ms`), Effect.fail(new RequestTimedOut({ method, timeoutMs: elapsed })))
+    })
     pending.set(id, entry)
     return yield* Effect.gen(function*() {
       if (requestOptions.onId !== undefined) yield* requestOptions.onId(id)
-      yield* transport.send(
+      const send = transport.send(
         message,
         requestOptions.relatedRequestId === undefined ? undefined : { relatedRequestId: requestOptions.relatedRequestId }
       )
-      const response = yield* awaitResponse(entry, timeout, maxTotal)
+      const response = yield* sendAndAwait(send, entry, timeout, maxTotal)
       if (Option.isSome(response)) return response.value
-      const elapsed = Duration.toMillis(timeout)
-      yield* cancel(`timed out after ${elapsed} ms`)
-      return yield* new RequestTimedOut({ method, timeoutMs: elapsed })
+      return yield* timedOut
     }).pipe(
       Effect.onInterrupt(() => cancel("the caller cancelled the request")),
       Effect.ensuring(Effect.sync(() => pending.delete(id)))

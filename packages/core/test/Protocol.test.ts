@@ -8,6 +8,7 @@ import * as TestClock from "effect/testing/TestClock"
 import { ErrorCode } from "@effect-mcp/jsonrpc"
 import * as Protocol from "../src/Protocol.ts"
 import { McpError } from "../src/ProtocolError.ts"
+import type * as Transport from "../src/Transport.ts"
 import { handlers, pair, withWire } from "./helpers.ts"
 
 const decoder = new TextDecoder()
@@ -104,6 +105,27 @@ describe("Protocol", () => {
       const error = yield* Fiber.join(fiber)
       expect(error).toMatchObject({ _tag: "RequestTimedOut", mode: "FM-21", method: "slow", timeoutMs: 60_000 })
       yield* Deferred.succeed(cancelled, undefined)
+    }))
+
+  it.effect("FM-21 the timeout covers the send: a peer that stopped reading ends the call with RequestTimedOut in time", () =>
+    Effect.gen(function*() {
+      // a transport whose writes wait forever for a drain (the peer stopped reading) and whose reads never end
+      const sends: Array<unknown> = []
+      const stuck: Transport.Transport = {
+        incoming: Stream.never,
+        send: (message) => Effect.andThen(Effect.sync(() => sends.push(message)), Effect.never),
+        close: Effect.void
+      }
+      const protocol = yield* Protocol.make(stuck, { handler: () => undefined })
+      const fiber = yield* protocol.request("tools/call", { name: "x" }, { timeout: "2 seconds" }).pipe(Effect.flip, Effect.forkChild)
+      yield* TestClock.adjust("1999 millis")
+      expect(fiber.pollUnsafe()).toBeUndefined()
+      // the timeout fires although the write never finished; the cancellation notice is bounded too (1 s)
+      yield* TestClock.adjust("1 millis")
+      yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(fiber)
+      expect(error).toMatchObject({ _tag: "RequestTimedOut", mode: "FM-21", method: "tools/call", timeoutMs: 2_000 })
+      expect(sends.map((m) => (m as { method: string }).method)).toEqual(["tools/call", "notifications/cancelled"])
     }))
 
   it.effect("maxTotalTimeout bounds a request even while progress keeps coming", () =>

@@ -3,7 +3,7 @@
  * stdin and stdout.
  *
  * If the child dies, `incoming` fails at once with `ConnectionClosed` naming the exit, so every pending
- * request fails immediately. Closing follows the MCP specification: end the child's stdin, wait, SIGTERM,
+ * request fails immediately. So does a child that stops reading its stdin for `stallTimeout` (FM-15). Closing follows the MCP specification: end the child's stdin, wait, SIGTERM,
  * wait, SIGKILL; the child never outlives the scope.
  *
  * @since 0.1.0
@@ -34,6 +34,12 @@ export interface Options {
   readonly stderr?: "inherit" | "pipe" | "ignore"
   /** Waits of the close sequence: after ending stdin, and after SIGTERM (default 2 s each). */
   readonly closeTimeouts?: { readonly stdin?: Duration.Input; readonly sigterm?: Duration.Input }
+  /**
+   * Longest a write may wait for the child to read its stdin (default 30 s). Past it the child is judged one
+   * that stopped reading (FM-15): the connection fails with `TransportFailure`, every pending request fails at
+   * once, and closing the scope stops the child. `"infinity"` waits for as long as the child lives.
+   */
+  readonly stallTimeout?: Duration.Input
 }
 
 /** How the child ended. */
@@ -108,7 +114,16 @@ export const make = (
     }).pipe(Effect.uninterruptible)
     yield* Effect.addFinalizer(() => close)
 
-    const writer = yield* Writer.make(child.stdin!, "child stdin")
+    const stalled = yield* Deferred.make<never, Transport.TransportError>()
+    const stallTimeout = Duration.fromInputUnsafe(options.stallTimeout ?? Duration.seconds(30))
+    const writer = yield* Writer.make(child.stdin!, "child stdin", {
+      stallTimeout: Duration.isFinite(stallTimeout) ? stallTimeout : undefined,
+      onStall: (ms) => {
+        const error = new Transport.TransportFailure({ detail: `the child has not read its stdin for ${ms} ms (FM-15)` })
+        Deferred.doneUnsafe(stalled, Effect.fail(error))
+        return error
+      }
+    })
     const exitFailure = Effect.flatMap(
       Deferred.await(exited),
       (exit) => Effect.fail(new Transport.ConnectionClosed({ reason: describeExit(exit) }))
@@ -121,7 +136,9 @@ export const make = (
       // stdout ended: the child is gone (or going); fail with how it ended
       Stream.concat(Stream.fromEffect(exitFailure)),
       // the child died but something still holds its stdout open: do not wait for it
-      Stream.interruptWhen(Effect.andThen(Deferred.await(exited), Effect.sleep("1 second")))
+      Stream.interruptWhen(Effect.andThen(Deferred.await(exited), Effect.sleep("1 second"))),
+      // the child stopped reading: the connection is unusable, fail it now rather than per request
+      Stream.interruptWhen(Deferred.await(stalled))
     )
     const stderr = child.stderr === null
       ? Stream.empty

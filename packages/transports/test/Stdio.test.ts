@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { fileURLToPath } from "node:url"
@@ -63,6 +64,37 @@ describe("stdio transport (real child processes)", () => {
       // one drain listener for the whole run, never one per write
       expect(warnings).not.toContain("MaxListenersExceededWarning")
     }), 60_000)
+
+  it.live("FM-15 stdio client: a child that stops reading fails the connection after the stall timeout, every pending call at once", () =>
+    Effect.gen(function*() {
+      const { protocol, transport } = yield* connect({ ...node("never-reads.mjs"), stallTimeout: "300 millis" })
+      const started = Date.now()
+      // 32 calls of 64 KiB: more than the kernel buffers of the child's stdin hold; the rest wait for a
+      // drain that never comes
+      const payload = "x".repeat(64 * 1024)
+      const calls = yield* Effect.forEach(Array.from({ length: 32 }, (_, i) => i), (i) =>
+        protocol.request("echo", { i, payload }, { timeout: "60 seconds" }).pipe(Effect.flip, Effect.forkChild))
+      const errors = yield* Effect.forEach(calls, Fiber.join)
+      // the call whose write stalled gets the stall itself; the others fail with the connection it ended
+      for (const error of errors) expect(["TransportFailure", "ConnectionClosed"]).toContain(error._tag)
+      expect(errors.some((e) => e._tag === "TransportFailure" && e.detail.includes("FM-15"))).toBe(true)
+      // after the stall bound, not after the 60 s request timeout
+      expect(Date.now() - started).toBeLessThan(10_000)
+      yield* transport.close
+    }))
+
+  it.live("FM-21 stdio client: with no stall bound, the request timeout still ends a call whose write never drains", () =>
+    Effect.gen(function*() {
+      const { protocol, transport } = yield* connect({ ...node("never-reads.mjs"), stallTimeout: Duration.infinity })
+      const started = Date.now()
+      const payload = "x".repeat(64 * 1024)
+      const calls = yield* Effect.forEach(Array.from({ length: 32 }, (_, i) => i), (i) =>
+        protocol.request("echo", { i, payload }, { timeout: "400 millis" }).pipe(Effect.flip, Effect.forkChild))
+      const errors = yield* Effect.forEach(calls, Fiber.join)
+      for (const error of errors) expect(error).toMatchObject({ _tag: "RequestTimedOut", timeoutMs: 400 })
+      expect(Date.now() - started).toBeLessThan(10_000)
+      yield* transport.close
+    }))
 
   it.live("stdio client: a missing command is a TransportFailure", () =>
     Effect.gen(function*() {
