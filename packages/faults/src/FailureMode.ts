@@ -420,11 +420,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "VM args tuning",
     gap: "No adaptive scheduling",
     mitigationWanted: "Add CPU metrics, alert on throttling.",
-    mitigation: "Partly built: CPU utilisation is sampled and reported (a gauge, a level up to elevated); by design it sheds nothing by itself, since a busy Node process runs at 100 %: overload shows in the event-loop delay (FM-35), which sheds. Planned: shedding on sustained CPU throttling (cgroup throttled time).",
-    status: "partial",
-    errors: [],
+    mitigation: "CPU is measured two ways, both gauges with levels and a log line on every change. Utilisation (process CPU over wall time) is reported but sheds nothing by itself, since a busy Node process runs at 100 % and overload shows in the event-loop delay (FM-35). Throttling by the cgroup's CPU quota (v2 or v1 cpu.stat, read only under a quota) is judged on the mean of the last five readings: sustained throttling at 25 / 50 / 75 % of wall time is elevated / high / critical and sheds like any short resource (LoadShed with FM-33: new sessions from high, everything at critical), while one throttled interval sheds nothing.",
+    status: "mitigated",
+    errors: ["LoadShed"],
     location: ["packages/runtime/src/ResourceMonitor.ts"],
-    tests: [{ file: "packages/runtime/test/ResourceMonitor.test.ts", name: "admit sheds load: new sessions from high, everything at critical, with the mode of the resource that is short; CPU alone sheds nothing" }]
+    tests: [{ file: "packages/runtime/test/ResourceMonitor.test.ts", name: "FM-33 sustained CPU throttling by the cgroup quota sheds (mean of the last readings, on the schedule); one throttled interval sheds nothing" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "admit sheds load: new sessions from high, everything at critical, with the mode of the resource that is short; CPU alone sheds nothing" }]
   }),
   row(34, "Disk I/O saturation", "Resource", 7, 2, 8, 112, "MEDIUM", {
     documentedMitigation: "Async I/O in ranch",

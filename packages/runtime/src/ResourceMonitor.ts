@@ -8,6 +8,7 @@
  * | open file descriptors (`/proc/self/fd`) | the soft `ulimit -n` (`/proc/self/limits`) | FM-32 |
  * | event-loop delay, p99 over the interval (`perf_hooks.monitorEventLoopDelay`) | 50 / 100 / 500 ms | FM-35 |
  * | process CPU time over wall time in the interval | one core | FM-33 |
+ * | time the cgroup's CPU quota throttled the process (`cpu.stat`, v2 or v1), mean over `throttleSamples` | wall time: 25 / 50 / 75 % | FM-33 |
  * | depth of every queue or table reported with `reportQueue` | its capacity | FM-05 |
  *
  * A ratio at 70 / 85 / 95 % of its limit is `elevated` / `high` / `critical`; the level is the highest of
@@ -63,6 +64,11 @@ export interface Sample {
   readonly eventLoopDelayMs?: number
   /** Process CPU time over wall time since the last sample, capped at one core (0–1). */
   readonly cpuUtilization?: number
+  /**
+   * Share of the wall time since the last sample that the cgroup's CPU quota held the process back (0–1;
+   * `throttled_usec` of cgroup v2's `cpu.stat`, `throttled_time` of v1's). Absent without a quota.
+   */
+  readonly cpuThrottledRatio?: number
 }
 
 /** One signal's reading and level. @since 0.1.0 @category models */
@@ -120,6 +126,12 @@ export interface Options {
   readonly ratios?: Thresholds
   /** Event-loop delay thresholds in ms (default 50 / 100 / 500). */
   readonly eventLoopDelayMs?: Thresholds
+  /**
+   * Thresholds of the share of wall time the CPU quota throttled the process (default 0.25 / 0.50 / 0.75),
+   * judged on the mean of the last `throttleSamples` readings (default 5) so one busy interval sheds nothing.
+   */
+  readonly cpuThrottled?: Thresholds
+  readonly throttleSamples?: number
   /** Relative margin below a threshold before a signal's level falls (default 0.05). */
   readonly hysteresis?: number
   /** A status older than this admits everything (default 3 intervals). */
@@ -179,6 +191,10 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
     const ratios = options.ratios ?? [0.70, 0.85, 0.95]
     const delays = options.eventLoopDelayMs ?? [50, 100, 500]
     const hysteresis = options.hysteresis ?? 0.05
+    const throttledThresholds = options.cpuThrottled ?? [0.25, 0.5, 0.75]
+    const throttleSamples = Math.max(1, options.throttleSamples ?? 5)
+    /** The last throttling readings, for a mean that shows sustained throttling (FM-33). */
+    const throttled: Array<number> = []
     const staleMs = Duration.toMillis(Member.duration(options.staleAfter, Duration.times(interval, 3)))
     const status = yield* SubscriptionRef.make<Status>({ level: "normal", signals: [], sampledAt: yield* Clock.currentTimeMillis })
     const queues = new Map<string, { readonly depth: number; readonly capacity: number }>()
@@ -198,6 +214,21 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
       // nothing by itself; overload shows in the event-loop delay (FM-35), which does shed
       const cpu = out.findIndex((s) => s.name === "cpu")
       if (cpu !== -1 && rank(out[cpu]!.level) > rank("elevated")) out[cpu] = { ...out[cpu]!, level: "elevated" }
+      // throttling by a CPU quota is different: the process gets less CPU than it needs, for as long as the
+      // quota holds. Sustained (the mean of the last readings), it sheds like any short resource (FM-33)
+      if (sample.cpuThrottledRatio !== undefined) {
+        throttled.push(Math.min(1, Math.max(0, sample.cpuThrottledRatio)))
+        while (throttled.length > throttleSamples) throttled.shift()
+        // over the whole window (readings not yet taken count as none), so a busy start sheds nothing
+        const mean = throttled.reduce((a, b) => a + b, 0) / throttleSamples
+        out.push({
+          name: "cpu-throttled",
+          mode: "FM-33",
+          value: mean,
+          limit: 1,
+          level: levelOf(mean, throttledThresholds, was("cpu-throttled"), hysteresis)
+        })
+      }
       if (sample.eventLoopDelayMs !== undefined) {
         out.push({
           name: "event-loop-delay",
@@ -270,6 +301,48 @@ export const parseFdLimit = (limits: string): number | undefined => {
   return Number.isFinite(n) && n > 0 ? n : undefined
 }
 
+/**
+ * The cumulative time (µs) the CPU quota throttled the process, from `cpu.stat` text: cgroup v2's
+ * `throttled_usec`, or v1's `throttled_time` (ns). Undefined when the text has neither.
+ * @since 0.1.0 @category parsing
+ */
+export const parseThrottledUs = (cpuStat: string): number | undefined => {
+  const field = (name: string) => {
+    const line = cpuStat.split("\n").find((l) => l.startsWith(`${name} `))
+    const n = line === undefined ? NaN : Number(line.slice(name.length + 1).trim())
+    return Number.isFinite(n) && n >= 0 ? n : undefined
+  }
+  const v2 = field("throttled_usec")
+  if (v2 !== undefined) return v2
+  const v1 = field("throttled_time")
+  return v1 === undefined ? undefined : v1 / 1_000
+}
+
+/** Reads the process's cgroup throttled time, if it runs under a CPU quota (v2 `cpu.max`, v1 `cfs_quota_us`). */
+const cgroupThrottledReader = (): (() => number | undefined) | undefined => {
+  const read = (path: string) => Option.getOrUndefined(readOption(() => fs.readFileSync(path, "utf8")))
+  // cgroup v2: the process's own group, from /proc/self/cgroup ("0::/path")
+  const own = read("/proc/self/cgroup")?.split("\n").find((l) => l.startsWith("0::"))?.slice(3).trim()
+  const candidates: Array<{ readonly stat: string; readonly limited: () => boolean }> = []
+  if (own !== undefined) {
+    const dir = `/sys/fs/cgroup${own === "/" ? "" : own}`
+    candidates.push({ stat: `${dir}/cpu.stat`, limited: () => (read(`${dir}/cpu.max`)?.trim().split(/\s+/)[0] ?? "max") !== "max" })
+  }
+  for (const dir of ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]) {
+    candidates.push({ stat: `${dir}/cpu.stat`, limited: () => Number(read(`${dir}/cpu.cfs_quota_us`)?.trim() ?? "-1") > 0 })
+  }
+  for (const c of candidates) {
+    const text = read(c.stat)
+    if (text !== undefined && parseThrottledUs(text) !== undefined && c.limited()) {
+      return () => {
+        const now = read(c.stat)
+        return now === undefined ? undefined : parseThrottledUs(now)
+      }
+    }
+  }
+  return undefined
+}
+
 const readOption = <A>(read: () => A): Option.Option<A> => {
   try {
     return Option.some(read())
@@ -293,6 +366,8 @@ const nodeSource = (options: { readonly memoryLimitBytes?: number }): Effect.Eff
     const fdLimit = Option.getOrUndefined(Option.flatMap(readOption(() => fs.readFileSync("/proc/self/limits", "utf8")), (text) => Option.fromUndefinedOr(parseFdLimit(text))))
     let lastCpu = process.cpuUsage()
     let lastAt = performance.now()
+    const readThrottled = cgroupThrottledReader()
+    let lastThrottledUs = readThrottled?.()
     return {
       sample: Effect.sync((): Sample => {
         const heap = v8.getHeapStatistics()
@@ -302,6 +377,11 @@ const nodeSource = (options: { readonly memoryLimitBytes?: number }): Effect.Eff
         const elapsedUs = Math.max(1, (at - lastAt) * 1_000)
         lastCpu = process.cpuUsage()
         lastAt = at
+        const throttledUs = readThrottled?.()
+        const throttledRatio = throttledUs === undefined || lastThrottledUs === undefined
+          ? undefined
+          : Math.min(1, Math.max(0, (throttledUs - lastThrottledUs) / elapsedUs))
+        lastThrottledUs = throttledUs
         const delay = histogram.count > 0 ? histogram.percentile(99) / 1e6 : undefined
         histogram.reset()
         return {
@@ -311,7 +391,8 @@ const nodeSource = (options: { readonly memoryLimitBytes?: number }): Effect.Eff
           memoryLimitBytes: memoryLimit,
           ...(Option.isSome(fds) && fdLimit !== undefined ? { openFds: fds.value, fdLimit } : {}),
           ...(delay === undefined ? {} : { eventLoopDelayMs: delay }),
-          cpuUtilization: Math.min(1, (cpu.user + cpu.system) / elapsedUs)
+          cpuUtilization: Math.min(1, (cpu.user + cpu.system) / elapsedUs),
+          ...(throttledRatio === undefined ? {} : { cpuThrottledRatio: throttledRatio })
         }
       })
     }

@@ -70,6 +70,41 @@ describe("ResourceMonitor", () => {
       yield* monitor.admit("session")
     }).pipe(Effect.provide(ResourceMonitor.ResourceMonitor.layer().pipe(Layer.provide(src3.layer))))))
 
+  it.effect("FM-33 sustained CPU throttling by the cgroup quota sheds (mean of the last readings, on the schedule); one throttled interval sheds nothing", () =>
+    quiet(Effect.gen(function*() {
+      const monitor = yield* ResourceMonitor.ResourceMonitor
+      const levels: Array<ResourceMonitor.Level> = []
+      // no quota at first (the sampler's first readings)
+      yield* TestClock.adjust("1 second")
+      // one interval throttled 90 % of the time: the mean over the 5-reading window is 0.18, normal
+      srcThrottle.state.sample = { cpuThrottledRatio: 0.9 }
+      yield* TestClock.adjust("1 second")
+      levels.push((yield* monitor.current).level)
+      srcThrottle.state.sample = { cpuThrottledRatio: 0 }
+      for (let i = 0; i < 4; i++) yield* TestClock.adjust("1 second")
+      levels.push((yield* monitor.current).level)
+      yield* monitor.admit("session")
+      // sustained: five intervals at 80 % throttled
+      srcThrottle.state.sample = { cpuThrottledRatio: 0.8 }
+      for (let i = 0; i < 5; i++) {
+        yield* TestClock.adjust("1 second")
+        levels.push((yield* monitor.current).level)
+      }
+      const refused = yield* Effect.flip(monitor.admit("request"))
+      expect([refused.mode, refused.level, refused.signal]).toEqual(["FM-33", "critical", "cpu-throttled"])
+      // the quota is lifted: the mean falls back over the window and work is admitted again
+      srcThrottle.state.sample = { cpuThrottledRatio: 0 }
+      for (let i = 0; i < 5; i++) yield* TestClock.adjust("1 second")
+      yield* monitor.admit("session")
+      expect(levels).toEqual(["normal", "normal", "normal", "elevated", "elevated", "high", "critical"])
+    }).pipe(Effect.provide(ResourceMonitor.ResourceMonitor.layer().pipe(Layer.provide(srcThrottle.layer))))))
+
+  it("parseThrottledUs reads cgroup v2 (µs) and v1 (ns) cpu.stat", () => {
+    expect(ResourceMonitor.parseThrottledUs("usage_usec 10\nnr_periods 5\nnr_throttled 2\nthrottled_usec 1234\n")).toBe(1234)
+    expect(ResourceMonitor.parseThrottledUs("nr_periods 5\nnr_throttled 2\nthrottled_time 5000000\n")).toBe(5000)
+    expect(ResourceMonitor.parseThrottledUs("nr_periods 5\n")).toBeUndefined()
+  })
+
   it.effect("a sampler that stops answering leaves a stale status, and a stale status admits everything (tier 5 never blocks serving)", () =>
     quiet(Effect.gen(function*() {
       const monitor = yield* ResourceMonitor.ResourceMonitor
@@ -155,3 +190,4 @@ const src2 = driven()
 const src3 = driven()
 const src4 = driven()
 const src5 = driven()
+const srcThrottle = driven()
