@@ -11,6 +11,11 @@
  *   and reconnects it with `Last-Event-ID` after the server's `retry` hint or with full-jitter backoff
  *   (FM-07), also when the server sent no event ids. A POST stream that ends before its answer is resumed
  *   the same way (SEP-1699).
+ * - A response cut before its answer (connection reset or closed mid-body, an SSE stream that cannot be
+ *   resumed: no event id seen, 404/405, attempts exhausted) fails its requests with -32000 and
+ *   `data: { mode: "FM-07", reason: "connection lost", retryable: true }`, as `ReconnectingTransport` does, so
+ *   `McpClient.isTransient` retries them; the transport stays usable. A request the server refuses as a
+ *   duplicate of one in flight (a copy of the POST got there first, FM-10) fails the same way at once.
  * - 2026-07-28: no session; `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and the `Mcp-Param-*` headers of
  *   tools annotated with `x-mcp-header` are sent; tools with invalid annotations are left out of
  *   `tools/list` results. Cancelling a request closes its response stream.
@@ -78,6 +83,12 @@ export interface Authorization {
 const MAX_AUTH_ATTEMPTS = 3
 
 const STATEFUL = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+
+/** The `data` of the error a request gets when its response was cut (the same as `ReconnectingTransport`'s). */
+const connectionLost = { mode: "FM-07", reason: "connection lost", retryable: true } as const
+
+/** The `data` of the error a request gets when the server answers it on another (duplicated) POST. */
+const answeredElsewhere = { mode: "FM-10", reason: "answered on another response", retryable: true } as const
 
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
@@ -177,20 +188,49 @@ export const connect = (
       const decoded = codec.decodeText(text, { allowBatch: true })
       if (Result.isFailure(decoded)) return push(decoded)
       const incoming = decoded.success
+      refusedAsDuplicates((Array.isArray(incoming) ? incoming : [incoming]) as ReadonlyArray<JsonRpc.Message>)
       push(Result.succeed(Array.isArray(incoming) ? incoming.map(accept) as unknown as JsonRpc.Batch : accept(incoming as JsonRpc.Message)))
     }
 
     /** Makes the requests of a POST fail at once (the answer cannot come). */
-    const failOpen = (ids: Iterable<JsonRpc.RequestId>, code: number, message: string) => {
+    const failOpen = (ids: Iterable<JsonRpc.RequestId>, code: number, message: string, data?: unknown) => {
       for (const id of [...ids]) {
         if (!methods.has(id)) continue
         methods.delete(id)
         exchanges.delete(id)
-        push(Result.succeed(JsonRpc.failure(id, code, message)))
+        push(Result.succeed(JsonRpc.failure(id, code, message, data)))
+      }
+    }
+
+    /**
+     * FM-07: the response of a POST was cut (connection reset or closed before the answer) and cannot be
+     * resumed. Its requests fail at once with -32000 and `data.retryable`, as `ReconnectingTransport` fails the
+     * requests in flight on a lost connection, so `McpClient.isTransient` retries them.
+     */
+    const failLost = (ids: Iterable<JsonRpc.RequestId>, detail: string) =>
+      failOpen(ids, ErrorCode.ConnectionClosed, `Connection lost: ${detail}`, connectionLost)
+
+    /**
+     * FM-10: the server refused one of our requests as a duplicate of one in flight (`id: null`,
+     * `data.duplicateId`): a copy of our POST (a proxy duplicated it) reached the server first and gets the answer
+     * on a response we do not read. The request fails at once with a retryable -32000 rather than waiting for
+     * an answer that cannot come here.
+     */
+    const refusedAsDuplicates = (messages: ReadonlyArray<JsonRpc.Message>) => {
+      for (const m of messages) {
+        if (!JsonRpc.isResponse(m) || m.id !== null || !("error" in m) || !isRecord(m.error.data)) continue
+        const duplicateId = m.error.data.duplicateId
+        if (typeof duplicateId !== "string" && typeof duplicateId !== "number") continue
+        failOpen([duplicateId], ErrorCode.ConnectionClosed, `Answered elsewhere: ${m.error.message}`, answeredElsewhere)
       }
     }
 
     // ---- HTTP -------------------------------------------------------------------------------------------
+
+    type Body =
+      | { readonly _tag: "Text"; readonly text: string }
+      | { readonly _tag: "TooLarge" }
+      | { readonly _tag: "Cut" }
 
     interface Response {
       readonly status: number
@@ -236,8 +276,8 @@ export const connect = (
       return request
     }
 
-    /** Reads a whole (bounded) body. */
-    const readAll = (res: http.IncomingMessage, onBody: (text: string | undefined) => void) => {
+    /** Reads a whole (bounded) body: its text, or why there is none (larger than allowed, or cut). */
+    const readAll = (res: http.IncomingMessage, onBody: (body: Body) => void) => {
       const chunks: Array<Buffer> = []
       let size = 0
       let over = false
@@ -247,18 +287,21 @@ export const connect = (
         if (size > maxBytes) {
           over = true
           res.destroy()
-          onBody(undefined)
+          onBody({ _tag: "TooLarge" })
           return
         }
         chunks.push(chunk)
       })
       res.on("end", () => {
-        if (!over) onBody(Buffer.concat(chunks).toString("utf8"))
+        if (!over) {
+          over = true
+          onBody({ _tag: "Text", text: Buffer.concat(chunks).toString("utf8") })
+        }
       })
       res.on("close", () => {
         if (!over && !res.complete) {
           over = true
-          onBody(undefined)
+          onBody({ _tag: "Cut" })
         }
       })
     }
@@ -419,7 +462,11 @@ export const connect = (
       }
       const request = exchange("POST", headers, text, (error, response) => {
         if (error !== undefined || response === undefined) {
-          for (const id of ids) methods.delete(id)
+          // the send fails (a transient `TransportFailure` to the caller)
+          for (const id of ids) {
+            methods.delete(id)
+            if (exchanges.get(id) === entry) exchanges.delete(id)
+          }
           return onSent(error)
         }
         const { status, body } = response
@@ -475,24 +522,31 @@ export const connect = (
           return readSse(body, (lastEventId, retryMs, overflow) => {
             if (entry.open.size === 0) return
             if (overflow) return failOpen(entry.open, ErrorCode.InternalError, `An SSE event exceeded ${maxBytes} bytes`)
-            if (version !== undefined || lastEventId === undefined) {
-              return failOpen(entry.open, ErrorCode.ConnectionClosed, "The server closed the response stream before answering")
+            if (version !== undefined) return failLost(entry.open, "the response stream ended before the answer")
+            if (lastEventId === undefined) {
+              return failLost(entry.open, "the response stream ended before the answer, with no event id to resume from")
             }
-            // SEP-1699: the server ended the stream; poll for the rest
+            // SEP-1699 (the server ended the stream on purpose), FM-07 (it was cut): resume it for the rest
             resume(lastEventId, retryMs, () => entry.open.size === 0, (reason) =>
-              failOpen(entry.open, ErrorCode.ConnectionClosed, `The response stream ended before the answer: ${reason}`))
+              failLost(entry.open, `the response stream ended before the answer: ${reason}`))
           })
         }
-        readAll(body, (bodyText) => {
-          if (bodyText === undefined) {
-            failOpen(ids, ErrorCode.InternalError, `The response was larger than ${maxBytes} bytes or was cut`)
+        readAll(body, (read) => {
+          if (read._tag === "TooLarge") {
+            failOpen(ids, ErrorCode.InternalError, `The response was larger than ${maxBytes} bytes`)
             return onSent(undefined)
           }
+          if (read._tag === "Cut") {
+            failLost(ids, `HTTP ${status}: the response was cut before it was complete`)
+            return onSent(undefined)
+          }
+          const bodyText = read.text
           if (bodyText.trim().length > 0) {
             const decoded = codec.decodeText(bodyText, { allowBatch: true })
             if (Result.isSuccess(decoded)) {
               const incoming = decoded.success
               const answers = (Array.isArray(incoming) ? incoming : [incoming]) as ReadonlyArray<JsonRpc.Message>
+              refusedAsDuplicates(answers)
               if (answers.some((m) => JsonRpc.isResponse(m) && m.id !== null && ids.includes(m.id))) {
                 deliverText(bodyText)
                 failOpen(ids, ErrorCode.InternalError, `HTTP ${status}: the server did not answer every request`)
@@ -559,7 +613,7 @@ export const connect = (
           response.body.on("end", () => finish(ok))
           return
         }
-        readAll(response.body, (text) => finish(text !== undefined && text.includes("\"result\"")))
+        readAll(response.body, (read) => finish(read._tag === "Text" && read.text.includes("\"result\"")))
       })
     }
 

@@ -9,6 +9,9 @@
  *   resumes with `Last-Event-ID` (FM-13), also after the server ended a stream on purpose and sent `retry`
  *   (SEP-1699). DELETE ends a session; unknown, ended or expired sessions get 404. Idle sessions expire and
  *   all their state is freed; the number of sessions is capped and the least recently used one is evicted.
+ *   A POST of a request whose id is in flight in the session (duplicated by the network, or retried while the
+ *   first runs) is answered 409 with the engine's duplicate error (`id: null`, `data.duplicateId`, FM-10) and
+ *   never reaches the handler; the original POST keeps its response. A cancelled request is no longer in flight.
  * - Stateless era (2026-07-28): every POST is its own connection, closed when the answer is written; closing
  *   the response stream cancels the request. `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` are checked
  *   against the body (-32020 on mismatch), and the HTTP status follows the JSON-RPC error (400, 404).
@@ -119,6 +122,8 @@ export interface Stats {
   readonly rejectedTooLarge: number
   readonly rejectedOverloaded: number
   readonly slowReadersCut: number
+  /** POSTs of a request whose id is in flight in the session, answered with the duplicate error (FM-10). */
+  readonly rejectedDuplicates: number
 }
 
 const DEFAULT_STATEFUL = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
@@ -133,6 +138,15 @@ const header = (request: http.IncomingMessage, name: string): string | undefined
 
 const failureText = (id: JsonRpc.RequestId | null, code: number, message: string, data?: unknown) =>
   JSON.stringify(JsonRpc.failure(id, code, message, data))
+
+/**
+ * FM-10: the answer to a request whose id is already in flight in its session, the engine's own (id null, so
+ * that it is not taken for the answer of the original; `data.duplicateId` names it).
+ */
+const duplicateFailure = (id: JsonRpc.RequestId): JsonRpc.Failure =>
+  JsonRpc.failure(null, ErrorCode.InvalidRequest, `Invalid Request: a request with id ${JSON.stringify(id)} is in flight`, {
+    duplicateId: id
+  })
 
 /** The HTTP status of a stateless-era answer (the binding maps some JSON-RPC errors to 4xx). */
 const statelessStatus = (message: JsonRpc.Message): number => {
@@ -163,6 +177,8 @@ interface ResponseStream {
   readonly pending: Set<JsonRpc.RequestId>
   readonly batch: boolean
   readonly parts: Array<string>
+  /** Answers to the batch's requests whose ids were already in flight (FM-10), sent with the batch's answer. */
+  readonly duplicates: Array<JsonRpc.Failure>
   /** Last event sequence number used, and the last one written to a live response. */
   seq: number
   written: number
@@ -238,7 +254,8 @@ export const serve = <E, R>(
       rejectedHostOrOrigin: 0,
       rejectedTooLarge: 0,
       rejectedOverloaded: 0,
-      slowReadersCut: 0
+      slowReadersCut: 0,
+      rejectedDuplicates: 0
     }
     const run = <A, E2>(effect: Effect.Effect<A, E2, R | JsonRpcCodec.JsonRpcCodec>) =>
       Effect.runFork(Effect.forkIn(Effect.provideContext(effect, context), scope))
@@ -265,6 +282,7 @@ export const serve = <E, R>(
       pending: new Set(),
       batch,
       parts: [],
+      duplicates: [],
       seq: 0,
       written: 0,
       json: accept.json,
@@ -340,12 +358,13 @@ export const serve = <E, R>(
       writeEvent(stream, text)
     }
 
-    const deliverAnswer = (stream: ResponseStream, id: JsonRpc.RequestId, message: JsonRpc.Message, text: string) => {
+    /** Writes an answer (`whole`: the batch's answers as one array, as the engine sends them). */
+    const deliverAnswer = (stream: ResponseStream, id: JsonRpc.RequestId, message: JsonRpc.Message, text: string, whole = false) => {
       stream.pending.delete(id)
       const last = stream.pending.size === 0
       if (stream.mode === "pending" && (responseMode === "sse" ? !stream.sse : stream.json)) {
         stream.mode = "json"
-        if (stream.batch) {
+        if (stream.batch && !whole) {
           stream.parts.push(text)
           if (!last) return
           text = `[${stream.parts.join(",")}]`
@@ -373,15 +392,30 @@ export const serve = <E, R>(
     ): Effect.Effect<void, Transport.TransportError | CodecError.UnencodableMessage> => {
       const encoded = codec.encode(message)
       if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
-      const text = encoded.success
+      let text = encoded.success
       const first = Array.isArray(message) ? message[0] as JsonRpc.Message : message as JsonRpc.Message
       if (session !== undefined && session.ended) {
         return Effect.fail(new Transport.ConnectionClosed({ reason: "the session ended" }))
       }
       if (JsonRpc.isResponse(first)) {
-        const id = (first as { readonly id: JsonRpc.RequestId | null }).id
+        // a batch's answer is found by the first of its ids (an element may be a duplicate's, with id null)
+        const answers = Array.isArray(message) ? message as ReadonlyArray<JsonRpc.Message> : [first]
+        let id: JsonRpc.RequestId | null = null
+        for (const m of answers) {
+          if (JsonRpc.isResponse(m) && m.id !== null) {
+            id = m.id
+            break
+          }
+        }
         const stream = only ?? (id === null || session === undefined ? undefined : session.requestStreams.get(id))
-        if (session !== undefined && id !== null) session.requestStreams.delete(id)
+        if (session !== undefined) {
+          for (const m of answers) if (JsonRpc.isResponse(m) && m.id !== null) session.requestStreams.delete(m.id)
+        }
+        if (stream !== undefined && Array.isArray(message) && stream.duplicates.length > 0) {
+          const merged = codec.encode([...message, ...stream.duplicates.splice(0)] as unknown as JsonRpc.Batch)
+          if (Result.isFailure(merged)) return Effect.fail(merged.failure)
+          text = merged.success
+        }
         if (stream === undefined || stream.done) {
           // the request's stream is gone: keep the answer for a client that resumes the GET stream
           if (session !== undefined) deliverMessage(session.standalone, text)
@@ -395,7 +429,7 @@ export const serve = <E, R>(
           for (const m of message) if (JsonRpc.isResponse(m) && m.id !== null) stream.pending.delete(m.id)
           stream.pending.add(id ?? "")
         }
-        deliverAnswer(stream, id ?? "", first, text)
+        deliverAnswer(stream, id ?? "", first, text, Array.isArray(message))
         if (session !== undefined && session.ended && !session.legacy) endSession(session, "initialization failed")
         return Effect.void
       }
@@ -551,6 +585,24 @@ export const serve = <E, R>(
       return ids
     }
 
+    /**
+     * The requests the client cancels get no answer (the engine sends none): their ids are no longer in flight
+     * here, and a response left with nothing to answer ends.
+     */
+    const release = (session: Session, incoming: JsonRpc.Incoming) => {
+      const all = Array.isArray(incoming) ? incoming as ReadonlyArray<JsonRpc.Message> : [incoming as JsonRpc.Message]
+      for (const m of all) {
+        if (!JsonRpc.isNotification(m) || m.method !== "notifications/cancelled" || !isRecord(m.params)) continue
+        const id = m.params.requestId
+        if (typeof id !== "string" && typeof id !== "number") continue
+        const stream = session.requestStreams.get(id)
+        if (stream === undefined) continue
+        session.requestStreams.delete(id)
+        stream.pending.delete(id)
+        if (stream.pending.size === 0 && !stream.done) finishStream(stream)
+      }
+    }
+
     /** Hands a decoded POST to a session and binds its requests to this response. */
     const postToSession = (
       session: Session,
@@ -559,6 +611,32 @@ export const serve = <E, R>(
       res: http.ServerResponse
     ) => {
       touch(session)
+      release(session, incoming)
+      // FM-10: a request whose id is in flight in the session (a duplicated POST, a retry while the first runs)
+      // is answered here with the engine's duplicate error; it must not take the original's response stream
+      const inFlight = requestIds(incoming).filter((id) => session.requestStreams.has(id))
+      if (inFlight.length > 0) {
+        stats.rejectedDuplicates += inFlight.length
+        if (!Array.isArray(incoming)) return reply(res, 409, JSON.stringify(duplicateFailure(inFlight[0]!)))
+        const rest = (incoming as ReadonlyArray<JsonRpc.Message>).filter((m) => !(JsonRpc.isRequest(m) && inFlight.includes(m.id)))
+        if (!rest.some(JsonRpc.isRequest)) {
+          // nothing left to answer on this response: the notifications go on, the duplicates are answered now
+          if (rest.length > 0) Queue.offerUnsafe(session.inbox, Result.succeed(rest as unknown as JsonRpc.Batch))
+          return reply(res, 409, JSON.stringify(inFlight.map(duplicateFailure)))
+        }
+        return bindToSession(session, rest as unknown as JsonRpc.Batch, inFlight.map(duplicateFailure), request, res)
+      }
+      return bindToSession(session, incoming, [], request, res)
+    }
+
+    /** Binds the requests of a POST (none of them in flight) to its response and hands it to the session. */
+    const bindToSession = (
+      session: Session,
+      incoming: JsonRpc.Incoming,
+      duplicates: ReadonlyArray<JsonRpc.Failure>,
+      request: http.IncomingMessage,
+      res: http.ServerResponse
+    ) => {
       const ids = requestIds(incoming)
       if (ids.length === 0) {
         if (!Queue.offerUnsafe(session.inbox, Result.succeed(incoming))) {
@@ -568,6 +646,7 @@ export const serve = <E, R>(
         return reply(res, 202)
       }
       const stream = newStream(res, session, acceptOf(request), Array.isArray(incoming))
+      stream.duplicates.push(...duplicates)
       for (const id of ids) {
         stream.pending.add(id)
         session.requestStreams.set(id, stream)
