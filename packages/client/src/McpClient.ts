@@ -2,8 +2,12 @@
  * `McpClient`: typed calls to an MCP server over any transport, in both protocol eras, on the shared engine.
  *
  * Negotiation: when the client speaks 2026-07-28 it first probes with `server/discover`; a recognised modern
- * answer (a result, or -32022 listing the supported versions) means a modern server, anything else means a
- * legacy one and the client falls back to `initialize`. In the stateless era every request carries the
+ * answer (a result, or -32022 listing the supported versions) means a modern server, any other answer of the
+ * server (-32601, -32602, a result without `supportedVersions`…) means a legacy one and the client falls back
+ * to `initialize`. No answer is no evidence of the era: a lost connection or a timeout during the probe fails
+ * the connect with `NegotiationFailed` (after `connectRetry`, if given), and a refusal for load (-32010,
+ * -32011) or an open circuit fails it with that error, instead of silently downgrading to the legacy era.
+ * In the stateless era every request carries the
  * client's version, capabilities and info in `_meta`, and `input_required` results (MRTR) are answered by the
  * client's sampling/elicitation/roots handlers and retried. In the stateful era those handlers answer the
  * server's requests.
@@ -20,11 +24,15 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Protocol, ProtocolError, type Transport } from "@effect-mcp/core"
+import type { CircuitBreaker } from "@effect-mcp/faults"
 import * as Deferred from "effect/Deferred"
 import * as Schedule from "effect/Schedule"
 import { ErrorCode, type JsonRpc } from "@effect-mcp/jsonrpc"
 import * as Result from "effect/Result"
 import { McpSchema, Revision, type V2025_11_25 } from "@effect-mcp/schema"
+
+const isRecord = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** How the client describes itself. */
 export interface ClientInfo {
@@ -60,6 +68,30 @@ export interface Options {
   readonly maxInputRounds?: number
   /** Extra client capabilities to declare (e.g. `experimental`, `extensions`). */
   readonly capabilities?: Record<string, unknown>
+  /**
+   * A circuit breaker over every request to this server, negotiation included (the engine's
+   * `outboundBreaker`, FM-14/FM-42): timeouts, lost connections and the server's internal, overload,
+   * unavailable and timeout errors count as failures; while the circuit is open, requests fail at once with
+   * `CircuitOpen`, which `isTransient` counts as transient and `defaultRetry` waits out (`retryAfterMs`). One
+   * breaker can guard several connections: give connections to the same server the same `key` (default
+   * `"peer"`), and different servers different keys.
+   */
+  readonly outboundBreaker?: { readonly breaker: CircuitBreaker.CircuitBreaker; readonly key?: string }
+  /**
+   * Retries the `server/discover` probe while it fails transiently (`isTransient`: a timeout, a lost
+   * connection that a `ReconnectingTransport` restores, a refusal for load, an open circuit), e.g.
+   * `McpClient.defaultRetry`. Without it the first such failure fails the connect. `initialize` is never
+   * repeated (a legacy server may refuse a second one).
+   */
+  readonly connectRetry?: Schedule.Schedule<unknown, CallError, never, never>
+  /**
+   * Whether a `server/discover` probe that gets no answer within `discoverTimeout` means a legacy server.
+   * Default true, as the 2026-07-28 specification says ("does not respond within a reasonable timeout: the
+   * server is legacy"; some legacy servers ignore unknown requests before `initialize`). `false` makes silence
+   * fail the connect with `NegotiationFailed` (reason `timeout`) — for clients that only talk to modern
+   * servers over links that may stall. A lost connection never means legacy, whatever this says.
+   */
+  readonly legacyOnDiscoverTimeout?: boolean
 }
 
 /** Options of one call. */
@@ -78,20 +110,57 @@ export interface CallOptions {
   readonly idempotencyKey?: string
 }
 
+/** The longest wait a failure's retry hint can impose on `defaultRetry` (a peer's hint is not trusted beyond it). */
+export const maxRetryAfter: Duration.Duration = Duration.seconds(30)
+
 /**
- * A retry policy for transient failures: exponential from 100 ms with jitter, at most 5 retries, each delay
- * capped at 5 s.
+ * The wait a failure asks for before a retry, in ms: an open circuit's `retryAfterMs` (FM-42; a retry before
+ * it only meets the open circuit again), or the `data.retryAfterMs` of a server's refusal (rate limit,
+ * overload, open breaker: -32010, -32011). Capped at `maxRetryAfter`; `undefined` when there is no hint.
+ */
+export const retryAfterMs = (error: CallError): number | undefined => {
+  const hint = error._tag === "CircuitOpen"
+    ? error.retryAfterMs
+    : error._tag === "RemoteError" && isRecord(error.data) && typeof error.data.retryAfterMs === "number"
+    ? error.data.retryAfterMs
+    : undefined
+  return hint === undefined || !Number.isFinite(hint) || hint < 0 ? undefined : Math.min(hint, Duration.toMillis(maxRetryAfter))
+}
+
+/**
+ * Makes a retry policy wait at least what the failure asks for (`retryAfterMs`): each delay is the larger of
+ * the policy's own and the hint.
+ */
+export const respectRetryAfter = <Output>(
+  self: Schedule.Schedule<Output, CallError, never, never>
+): Schedule.Schedule<Output, CallError, never, never> =>
+  Schedule.modifyDelay(self, ({ duration, input }) => {
+    const hint = retryAfterMs(input)
+    return Effect.succeed(hint === undefined ? duration : Duration.max(duration, Duration.millis(hint)))
+  })
+
+/**
+ * A retry policy for transient failures: exponential from 100 ms with jitter, each delay capped at 5 s but at
+ * least the failure's retry hint (an open circuit's `retryAfterMs`, a server's `data.retryAfterMs`; at most
+ * `maxRetryAfter`), at most 5 retries.
  */
 export const defaultRetry: Schedule.Schedule<unknown, CallError, never, never> = Schedule.exponential("100 millis").pipe(
   Schedule.jittered,
   // each delay at most 5 s; then at most 5 retries (`min` recurs while either side does, so the count goes last)
   (schedule) => Schedule.min([schedule, Schedule.spaced("5 seconds")]),
+  Schedule.setInputType<CallError>(),
+  respectRetryAfter,
   Schedule.upTo({ times: 5 })
 )
 
-/** Is this failure transient (worth a retry of a call that is safe to repeat)? */
+/**
+ * Is this failure transient (worth a retry of a call that is safe to repeat)? A timeout, an overloaded or
+ * unavailable server, a lost connection (FM-07), an open or half-open circuit (FM-42; not one forced open,
+ * which stays open until an operator resets it).
+ */
 export const isTransient = (error: CallError): boolean =>
   error._tag === "RequestTimedOut" || error._tag === "Overloaded" || error._tag === "TransportFailure" ||
+  (error._tag === "CircuitOpen" && error.state !== "ForcedOpen") ||
   (error._tag === "RemoteError" &&
     (error.code === ErrorCode.Overloaded || error.code === ErrorCode.Unavailable || error.code === ErrorCode.RequestTimeout ||
       // a lost connection (ReconnectingTransport, FM-07)
@@ -138,11 +207,32 @@ export class InputRequiredFailed extends Schema.TaggedError<InputRequiredFailed>
   }
 }
 
+/**
+ * FM-07 / FM-21: connecting could not tell the server's era, because the `server/discover` probe got no answer:
+ * the connection was lost while it was pending (`connection-lost`, mode FM-07: a closed or failed transport,
+ * or the -32000 a reconnecting transport answers for a request lost with its connection) or nothing came back
+ * in time (`timeout`, mode FM-21). The client did not fall back to `initialize`: no answer is no evidence of a
+ * legacy server. Connect again once the connection is back, or give `connectRetry`. (Silence is taken for a
+ * legacy server by default, as the specification says; `legacyOnDiscoverTimeout: false` makes it this error.)
+ */
+export class NegotiationFailed extends Schema.TaggedError<NegotiationFailed>()("NegotiationFailed", {
+  mode: Schema.Literals(["FM-07", "FM-21"]),
+  method: Schema.String,
+  revision: Schema.String,
+  reason: Schema.Literals(["connection-lost", "timeout"]),
+  detail: Schema.String,
+  cause: Schema.optionalKey(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `Cannot tell the server's protocol era: ${this.method} (${this.revision}) got no answer (${this.reason}): ${this.detail}`
+  }
+}
+
 /** Every error a call can fail with. */
 export type CallError = Protocol.RequestError | InvalidResponse | InputRequiredFailed
 
 /** Everything connecting can fail with. */
-export type ConnectError = CallError | UnsupportedRevision
+export type ConnectError = CallError | UnsupportedRevision | NegotiationFailed
 
 /** What the server said about itself. */
 export interface ServerDescription {
@@ -209,13 +299,30 @@ export interface McpClient {
   readonly close: Effect.Effect<void>
 }
 
-const isRecord = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
 const asRecord = (method: string) => (u: unknown): Effect.Effect<Record<string, unknown>, InvalidResponse> =>
   isRecord(u) ? Effect.succeed(u) : Effect.fail(new InvalidResponse({ method, detail: "the result is not an object" }))
 
 type RemoteOrUnsupported = ProtocolError.RemoteError | UnsupportedRevision
+
+/**
+ * Whether a failed request got no answer from the server: the connection was lost (a closed or failed
+ * transport; the -32000 that a reconnecting transport or the HTTP client answers, locally, for a request lost
+ * with its connection, `data.mode` "FM-07") or it timed out (locally, or the -32001 the official SDKs use).
+ */
+const noAnswer = (error: CallError): "connection-lost" | "timeout" | undefined => {
+  switch (error._tag) {
+    case "ConnectionClosed":
+    case "TransportFailure":
+      return "connection-lost"
+    case "RequestTimedOut":
+      return "timeout"
+    case "RemoteError":
+      if (error.code === ErrorCode.ConnectionClosed || (isRecord(error.data) && error.data.mode === "FM-07")) return "connection-lost"
+      return error.code === ErrorCode.RequestTimeout ? "timeout" : undefined
+    default:
+      return undefined
+  }
+}
 
 /**
  * SEP-1034: an accepted form elicitation gets the schema's `default` for every field the user left out, so a
@@ -275,7 +382,8 @@ export const connect = (
           ? (request) => reverse(method, request.params ?? {})
           : undefined,
       onNotification: (n) => Effect.asVoid(PubSub.publish(notifications, n)),
-      defaultTimeout: options.requestTimeout ?? Duration.seconds(60)
+      defaultTimeout: options.requestTimeout ?? Duration.seconds(60),
+      ...(options.outboundBreaker === undefined ? {} : { outboundBreaker: options.outboundBreaker })
     })
 
     // ---- negotiation ------------------------------------------------------------------------------------
@@ -285,8 +393,12 @@ export const connect = (
       [Revision.metaKeys.clientInfo]: options.info
     })
 
-    const discover = (revision: Revision.Revision) =>
-      protocol.request("server/discover", { _meta: modernMeta(revision) }, { timeout: options.discoverTimeout ?? Duration.seconds(10) })
+    const discover = (revision: Revision.Revision) => {
+      const once = protocol.request("server/discover", { _meta: modernMeta(revision) }, {
+        timeout: options.discoverTimeout ?? Duration.seconds(10)
+      })
+      return options.connectRetry === undefined ? once : Effect.retry(once, { schedule: options.connectRetry, while: isTransient })
+    }
 
     const legacy = Effect.gen(function*() {
       if (stateful.length === 0) {
@@ -344,22 +456,52 @@ export const connect = (
         })
       )
 
-    const server: ServerDescription = stateless.length === 0
-      ? yield* legacy
-      : yield* modern(stateless.at(-1)!).pipe(
-        Effect.catchTag("RemoteError", (error) => {
+    /**
+     * The probe and what its outcome says: a modern server (its description), a legacy one (`undefined`), or
+     * nothing about the era (a failure). `renegotiate`: whether a -32022 may lead to one more probe.
+     */
+    const negotiate = (
+      revision: Revision.Revision,
+      renegotiate: boolean
+    ): Effect.Effect<ServerDescription | undefined, ConnectError> =>
+      modern(revision).pipe(
+        Effect.catch((error): Effect.Effect<ServerDescription | undefined, ConnectError> => {
+          const silence = noAnswer(error)
+          if (silence !== undefined) {
+            // the stdio binding's rule for legacy servers that stay silent, when asked for
+            if (error._tag === "RequestTimedOut" && options.legacyOnDiscoverTimeout !== false) return Effect.succeed(undefined)
+            return Effect.fail(
+              new NegotiationFailed({
+                mode: silence === "timeout" ? "FM-21" : "FM-07",
+                method: "server/discover",
+                revision,
+                reason: silence,
+                detail: error.message,
+                cause: error
+              })
+            )
+          }
+          // an open circuit, an unencodable request, an invalid answer: not about the era either
+          if (error._tag !== "RemoteError") return Effect.fail(error)
+          // a refusal for load (an effect-mcp server's rate limit, bulkhead or breaker) says nothing of the era
+          if (error.code === ErrorCode.Overloaded || error.code === ErrorCode.Unavailable) return Effect.fail(error)
           // a recognised modern error: the server is modern but wants another version
           if (error.code === ErrorCode.UnsupportedProtocolVersion && isRecord(error.data)) {
             const offered = Array.isArray(error.data.supported) ? error.data.supported.map(String) : []
             const common = stateless.filter((r) => offered.includes(r)).at(-1)
-            if (common !== undefined) return modern(common)
+            if (common !== undefined && renegotiate) return negotiate(common, false)
             const commonLegacy = stateful.filter((r) => offered.includes(r))
-            if (commonLegacy.length > 0) return legacy
+            if (commonLegacy.length > 0) return Effect.succeed(undefined)
             return Effect.fail(new UnsupportedRevision({ offered, supported: revisions }))
           }
-          // anything else identifies a legacy server
-          return legacy
-        }),
+          // any other answer of the server identifies a legacy server (the binding: never one code only)
+          return Effect.succeed(undefined)
+        })
+      )
+
+    const server: ServerDescription = stateless.length === 0
+      ? yield* legacy
+      : yield* negotiate(stateless.at(-1)!, true).pipe(
         Effect.flatMap((described) => described === undefined ? legacy : Effect.succeed(described))
       )
 
