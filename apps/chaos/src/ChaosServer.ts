@@ -7,13 +7,18 @@
  *
  * `charge` works like a call to a payment service: half its work before the side effect commits, half after
  * (the answer coming back), so a run can be interrupted after its side effect, as a real one can.
+ *
+ * With `idempotencyJournal` the server keeps its idempotency keys in that journal
+ * (`IdempotencyStore.layerFile`): a server restarted over the same journal (after a kill -9) answers the keys
+ * the dead one settled with their stored outcome, and the keys it had started and not settled with -32012
+ * (outcome unknown), instead of charging them again (FM-10 across restarts).
  */
 import * as fs from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 import * as Schema from "effect/Schema"
-import { McpServer, Tool } from "@effect-mcp/server"
+import { IdempotencyStore, McpServer, Tool } from "@effect-mcp/server"
 
 /** What the server counted since it started. */
 export interface ServerStats {
@@ -87,14 +92,31 @@ const commit = (state: State, key: string): number => {
   return count
 }
 
-/** The chaos server's tools over `state`. */
-export const make = (
-  state: State,
-  options: { readonly idempotencyCapacity?: number; readonly onStopReading?: () => void } = {}
-) =>
+/** How the chaos server is built. */
+export interface Options {
+  /** Idempotency keys kept (the SDK's default otherwise). */
+  readonly idempotencyCapacity?: number
+  /** A journal for the idempotency keys, so that they survive a restart (in memory otherwise). */
+  readonly idempotencyJournal?: string
+  /** Flush every journal write to the disk (`"always"`, default) or only to the OS (`"none"`: survives kill -9). */
+  readonly idempotencySync?: "always" | "none"
+  readonly onStopReading?: () => void
+}
+
+/** The chaos server's tools over `state`. Fails with `JournalFailed` if the journal cannot be opened. */
+export const make = (state: State, options: Options = {}) =>
   McpServer.make({
     info: { name: "effect-mcp-chaos", version: "0.1.0" },
-    ...(options.idempotencyCapacity === undefined ? {} : { idempotency: { capacity: options.idempotencyCapacity } }),
+    idempotency: {
+      ...(options.idempotencyCapacity === undefined ? {} : { capacity: options.idempotencyCapacity }),
+      ...(options.idempotencyJournal === undefined ? {} : {
+        store: IdempotencyStore.IdempotencyStore.layerFile({
+          path: options.idempotencyJournal,
+          sync: options.idempotencySync ?? "always",
+          ...(options.idempotencyCapacity === undefined ? {} : { capacity: options.idempotencyCapacity })
+        })
+      })
+    },
     tools: [
       Tool.make("charge", {
         description: "Charges `cents` under `key` (a side effect, once per idempotency key); returns the key's count.",

@@ -2,13 +2,18 @@
  * The chaos server as a process of its own (so that it can be killed with -9, stopped and continued):
  *
  *   node --import tsx apps/chaos/src/server.ts [--tcp PORT] [--ws PORT] [--http PORT] [--stdio]
- *        [--ledger FILE] [--idempotency-capacity N] [--never-read]
+ *        [--ledger FILE] [--idempotency-capacity N] [--idempotency-journal FILE|off]
+ *        [--idempotency-sync always|none] [--never-read]
  *
  * Serves the same `McpServer` on every transport asked for (127.0.0.1; port 0 picks one) and prints one line
  * on stderr once everything listens: `chaos-server listening pid=… tcp=… ws=… http=…`. With `--stdio` it
  * serves MCP on stdin/stdout and exits when stdin closes; its tool `stop_reading` makes it never read its
  * stdin again. `--never-read` is a child that never reads its stdin at all. Both are process faults: the
  * client's writes back up.
+ *
+ * Idempotency keys go to a journal (`--idempotency-journal`; by default `LEDGER.journal` next to the ledger,
+ * `off` for none), so that the server restarted after a kill -9 with the same arguments loads what the dead
+ * one recorded and does not charge its keys again.
  */
 import { PassThrough } from "node:stream"
 import * as Effect from "effect/Effect"
@@ -28,8 +33,12 @@ if (args.includes("--never-read")) {
   process.stderr.write(`chaos-server listening pid=${process.pid} never-read\n`)
   setInterval(() => {}, 1 << 30)
 } else {
-  const state = ChaosServer.makeState(flag("--ledger"))
+  const ledger = flag("--ledger")
+  const state = ChaosServer.makeState(ledger)
   const capacity = flag("--idempotency-capacity")
+  const journalFlag = flag("--idempotency-journal")
+  const journal = journalFlag === "off" ? undefined : journalFlag ?? (ledger === undefined ? undefined : `${ledger}.journal`)
+  const sync = flag("--idempotency-sync")
   // stdio input goes through a pass-through, so that `stop_reading` can stop reading it for good
   const input = new PassThrough()
   let reading = true
@@ -46,6 +55,8 @@ if (args.includes("--never-read")) {
   const program = Effect.gen(function*() {
     const server = yield* ChaosServer.make(state, {
       ...(capacity === undefined ? {} : { idempotencyCapacity: Number(capacity) }),
+      ...(journal === undefined ? {} : { idempotencyJournal: journal }),
+      ...(sync === "none" || sync === "always" ? { idempotencySync: sync } : {}),
       ...(args.includes("--stdio") ? { onStopReading: stopReading } : {})
     })
     const listening: Array<string> = []

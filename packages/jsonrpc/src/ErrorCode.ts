@@ -43,6 +43,12 @@ export const Overloaded = -32010
  * again.
  */
 export const Unavailable = -32011
+/**
+ * effect-mcp: a retry of a keyed call whose first attempt's outcome is unknown (`data: { mode: "FM-10",
+ * outcome: "unknown", key }`): the server that ran it died before recording how it ended. Not transient: the
+ * call will not run again under this key; reconcile with the side effect's owner.
+ */
+export const OutcomeUnknown = -32012
 
 /** The standard JSON-RPC codes by name. */
 export const standard = {

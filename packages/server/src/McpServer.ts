@@ -21,13 +21,13 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type { RateLimiter } from "effect/persistence"
 import * as Scope from "effect/Scope"
@@ -42,6 +42,7 @@ import { ErrorCode } from "@effect-mcp/jsonrpc"
 import { Revision } from "@effect-mcp/schema"
 import * as Content from "./Content.ts"
 import * as Cursor from "./Cursor.ts"
+import * as IdempotencyStore from "./IdempotencyStore.ts"
 import * as Prompt from "./Prompt.ts"
 import {
   type AskMethod,
@@ -72,8 +73,11 @@ export interface ServerInfo {
   readonly icons?: ReadonlyArray<Tool.Icon>
 }
 
-/** Server settings. `R` is what the handlers need from the environment. */
-export interface Options<R> {
+/**
+ * Server settings. `R` is what the handlers need from the environment; `E` is how building the idempotency
+ * store given as a layer can fail (`IdempotencyStore.JournalFailed` for `layerFile`).
+ */
+export interface Options<R, E = never> {
   readonly info: ServerInfo
   /** Instructions for the model, sent at initialize / discover. */
   readonly instructions?: string
@@ -109,10 +113,20 @@ export interface Options<R> {
   /**
    * Deduplication of retried tool calls (FM-10): a `tools/call` whose `_meta` carries
    * `io.effect-mcp/idempotencyKey` runs once; a retry with the same key (on any connection, within `ttl`) gets
-   * the first call's outcome, waiting for it if it is still running. Bounded to `capacity` keys (oldest
-   * dropped first). Default: 10,000 keys for 10 minutes.
+   * the first call's outcome, waiting for it if it is still running. Outcomes are kept in `store` (an
+   * `IdempotencyStore` layer, built with the server, or a built store); by default in memory, `capacity` keys
+   * (oldest dropped first) for `ttl` after they settle (10,000 keys, 10 minutes), and `capacity` keyed calls
+   * run at once at most. With `IdempotencyStore.layerFile` keys survive restarts (kill -9 included): a retry of
+   * a call that a dead process started and never settled gets `IdempotencyStore.OutcomeUnknown` (-32012,
+   * `data: { mode: "FM-10", outcome: "unknown", key }`), never a second run; a journal that cannot record the
+   * claim refuses the call without running it (-32010 when its writes back up, -32011 when it is slow or
+   * failing, `data.mode: "FM-34"`).
    */
-  readonly idempotency?: { readonly capacity?: number; readonly ttl?: Duration.Input }
+  readonly idempotency?: {
+    readonly capacity?: number
+    readonly ttl?: Duration.Input
+    readonly store?: Layer.Layer<IdempotencyStore.IdempotencyStore, E> | IdempotencyStore.Store
+  }
   /**
    * A token bucket per client (FM-46): `limit` requests per `window` per connection, or per client name
    * across connections (`per: "client"`); past it -32010 with `retryAfterMs`. `onLimiterFailure`: a failing
@@ -278,12 +292,57 @@ const invalidParams = (message: string, data?: unknown) =>
     data === undefined ? { code: ErrorCode.InvalidParams, message } : { code: ErrorCode.InvalidParams, message, data }
   )
 
+/** FM-34: the idempotency journal could not record a claim; the call did not run, a retry may. */
+const journalRefusal = (e: IdempotencyStore.StoreError): ProtocolError.McpError =>
+  e._tag === "JournalOverloaded"
+    ? new ProtocolError.McpError({
+      code: ErrorCode.Overloaded,
+      message: "Too many idempotency journal writes pending; the call did not run",
+      data: { mode: e.mode, retryAfterMs: 1_000 }
+    })
+    : new ProtocolError.McpError({
+      code: ErrorCode.Unavailable,
+      message: e._tag === "JournalTimeout"
+        ? `The idempotency journal did not record the call within ${e.timeoutMs} ms; the call did not run`
+        : `The idempotency journal could not record the call (${e.code}); the call did not run`,
+      data: e._tag === "JournalTimeout"
+        ? { mode: e.mode, timeoutMs: e.timeoutMs, retryAfterMs: 1_000 }
+        : { mode: e.mode, code: e.code, retryAfterMs: 5_000 }
+    })
+
+/** A stored `CallToolResult` (from this server's own journal: checked, not trusted). */
+const isCallToolResult = (u: unknown): u is Tool.CallToolResult =>
+  isRecord(u) && Array.isArray(u.content) && u.content.every((block) => isRecord(block) && typeof block.type === "string")
+
+/** A settled call's stored outcome, as the first caller got it. */
+const replay = (outcome: IdempotencyStore.Outcome, tool: string, key: string): Effect.Effect<Tool.CallToolResult, ProtocolError.McpError> => {
+  if (outcome._tag === "Error") {
+    return Effect.fail(
+      new ProtocolError.McpError(
+        outcome.data === undefined
+          ? { code: outcome.code, message: outcome.message }
+          : { code: outcome.code, message: outcome.message, data: outcome.data }
+      )
+    )
+  }
+  return isCallToolResult(outcome.result)
+    ? Effect.succeed(outcome.result)
+    : Effect.fail(
+      new ProtocolError.McpError({
+        code: IdempotencyStore.OutcomeUnknown,
+        message: `The stored outcome of a call of ${tool} with idempotency key ${key} is unreadable; it will not run again`,
+        data: { mode: "FM-10", outcome: "unknown", key, tool }
+      })
+    )
+}
+
 /**
  * Builds a server. Fails with `InvalidDefinition` for duplicate or invalid names, and for invalid tunables
  * (`kind: "configuration"`, every problem in `problems`; validate a configuration read from a file with
- * `ServerConfig.validate` first to get `InvalidConfig`, FM-20).
+ * `ServerConfig.validate` first to get `InvalidConfig`, FM-20), and, when `idempotency.store` is a layer, with
+ * its error (`IdempotencyStore.JournalFailed` for a journal that cannot be opened, FM-34).
  */
-export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>, InvalidDefinition> =>
+export const make = <R = never, E = never>(options: Options<R, E>): Effect.Effect<McpServer<R>, InvalidDefinition | E> =>
   Effect.gen(function*() {
     const initialConfig = yield* ServerConfig.validate(ServerConfig.pick(options), options.checkConfig).pipe(
       Effect.mapError((e) =>
@@ -333,52 +392,117 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
 
     const changes = yield* PubSub.bounded<Change>({ capacity: 256, replay: 0 })
 
-    // retried tool calls carrying an idempotency key run once (shared by all connections)
+    // what lives as long as the server value: the breaker, the 2026-07-28 tasks and their fibers
+    const serverScope = yield* Scope.make()
+    const tasksV2 = yield* TaskStore.make(options.tasks)
+
+    // retried tool calls carrying an idempotency key run once (shared by all connections): the store keeps
+    // their outcomes (in memory, or in a journal that survives restarts); the calls running now are joined here
     const idempotencyCapacity = options.idempotency?.capacity ?? 10_000
-    const idempotencyTtl = Duration.toMillis(Duration.fromInputUnsafe(options.idempotency?.ttl ?? Duration.minutes(10)))
-    const outcomes = new Map<string, { readonly done: Deferred.Deferred<unknown, unknown>; readonly expiresAt: number }>()
-    const once = <A, R2>(key: string, call: Effect.Effect<A, unknown, R2>, bound: Duration.Duration): Effect.Effect<A, unknown, R2> =>
+    const storeOption = options.idempotency?.store
+    const idempotency: IdempotencyStore.Store = storeOption === undefined
+      ? yield* IdempotencyStore.makeMemory({
+        capacity: idempotencyCapacity,
+        ...(options.idempotency?.ttl === undefined ? {} : { ttl: options.idempotency.ttl })
+      })
+      : "begin" in storeOption
+      ? storeOption
+      : Context.get(yield* Layer.buildWithScope(storeOption, serverScope), IdempotencyStore.IdempotencyStore)
+    const running = new Map<string, Deferred.Deferred<Tool.CallToolResult, unknown>>()
+    const once = <R2>(
+      tool: string,
+      key: string,
+      call: Effect.Effect<Tool.CallToolResult, unknown, R2>,
+      bound: Duration.Duration
+    ): Effect.Effect<Tool.CallToolResult, unknown, R2> =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const known = outcomes.get(key)
-        if (known !== undefined && known.expiresAt > now) return (yield* Deferred.await(known.done)) as A
-        while (outcomes.size >= idempotencyCapacity) outcomes.delete(outcomes.keys().next().value!)
-        const done = yield* Deferred.make<unknown, unknown>()
-        outcomes.delete(key)
-        outcomes.set(key, { done, expiresAt: now + idempotencyTtl })
+        const storeKey = `${tool}:${key}`
+        const joined = running.get(storeKey)
+        if (joined !== undefined) return yield* Deferred.await(joined)
+        if (running.size >= idempotencyCapacity) {
+          return yield* new ProtocolError.McpError({
+            code: ErrorCode.Overloaded,
+            message: `Too many keyed tool calls running (limit ${idempotencyCapacity})`,
+            data: { mode: "FM-10", limit: idempotencyCapacity, retryAfterMs: 1_000 }
+          })
+        }
+        const done = yield* Deferred.make<Tool.CallToolResult, unknown>()
+        running.set(storeKey, done)
         const context = yield* Effect.context<R2>()
-        // the call runs detached from its caller, within the tool's time bound: a caller that goes away
+        // claim, run, record: detached from the caller, within the tool's time bound; a caller that goes away
         // (cancelled, its attempt timed out, its connection reset) stops waiting but does not stop the call, so
         // the retry that follows joins it instead of running the side effect again (FM-10, found by apps/chaos)
-        yield* Effect.forkIn(
-          call.pipe(
+        const claimAndRun = Effect.gen(function*() {
+          const claim = yield* idempotency.begin(storeKey).pipe(
+            Effect.tapError((e) =>
+              Effect.logWarning(`A keyed call of ${tool} was refused: ${e.message}`).pipe(Effect.annotateLogs({ mode: e.mode, error: e._tag }))
+            ),
+            Effect.mapError(journalRefusal)
+          )
+          switch (claim._tag) {
+            case "Completed":
+              return yield* replay(claim.outcome, tool, key)
+            case "Unknown":
+              return yield* new ProtocolError.McpError({
+                code: IdempotencyStore.OutcomeUnknown,
+                message: `A call of ${tool} with idempotency key ${key} started before the server restarted and its outcome is unknown; it will not run again`,
+                data: { mode: "FM-10", outcome: "unknown", key, tool, startedAt: claim.since }
+              })
+            case "InProgress":
+              return yield* new ProtocolError.McpError({
+                code: ErrorCode.Overloaded,
+                message: `A call of ${tool} with idempotency key ${key} is still running`,
+                data: { mode: "FM-10", outcome: "pending", key, tool, retryAfterMs: 1_000 }
+              })
+          }
+          return yield* call.pipe(
             Effect.timeoutOrElse({
               duration: bound,
               orElse: () =>
                 Effect.fail(new ProtocolError.McpError({ code: ErrorCode.RequestTimeout, message: `Timed out after ${Duration.toMillis(bound)} ms` }))
             }),
-            Effect.onExit((exit) => {
-              if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
-                // interrupted (the server is shutting down): nothing is pinned, a retry runs again
-                return Effect.sync(() => outcomes.delete(key)).pipe(Effect.andThen(Deferred.interrupt(done)))
-              }
-              if (Exit.isFailure(exit) && isSignal(Option.getOrUndefined(Cause.findErrorOption(exit.cause)))) {
-                // a 2026-07-28 round asking for input or starting a task: this caller gets it, the next runs again
-                return Effect.sync(() => outcomes.delete(key)).pipe(Effect.andThen(Deferred.done(done, exit)))
-              }
-              return Deferred.done(done, exit)
-            }),
+            Effect.onExit((exit) => settle(storeKey, exit))
+          )
+        })
+        yield* Effect.forkIn(
+          claimAndRun.pipe(
+            Effect.onExit((exit) => Effect.andThen(Effect.sync(() => running.delete(storeKey)), Deferred.done(done, exit))),
             Effect.provideContext(context)
           ),
           serverScope,
           { startImmediately: true }
         )
-        return (yield* Deferred.await(done)) as A
+        return yield* Deferred.await(done)
       })
-
-    // what lives as long as the server value: the breaker, the 2026-07-28 tasks and their fibers
-    const serverScope = yield* Scope.make()
-    const tasksV2 = yield* TaskStore.make(options.tasks)
+    /** Records how a claimed call ended: its outcome, or nothing pinned (interrupted, or a 2026-07-28 signal). */
+    const settle = (key: string, exit: Exit.Exit<Tool.CallToolResult, unknown>): Effect.Effect<void> => {
+      if (Exit.isSuccess(exit)) return record(key, { _tag: "Result", result: exit.value })
+      // interrupted (the server is shutting down): nothing is pinned, a retry runs again
+      if (Cause.hasInterruptsOnly(exit.cause)) return idempotency.release(key)
+      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+      // a 2026-07-28 round asking for input or starting a task: this caller gets it, the next runs again
+      if (isSignal(error)) return idempotency.release(key)
+      if (error instanceof ProtocolError.McpError) {
+        return record(
+          key,
+          error.data === undefined
+            ? { _tag: "Error", code: error.code, message: error.message }
+            : { _tag: "Error", code: error.code, message: error.message, data: error.data }
+        )
+      }
+      // any other failure is answered with a safe -32603; a retry gets the same
+      return record(key, { _tag: "Error", code: ErrorCode.InternalError, message: "Internal error" })
+    }
+    // the caller gets its answer even if the outcome could not be recorded: a retry after a restart is then
+    // told the outcome is unknown (never run twice)
+    const record = (key: string, outcome: IdempotencyStore.Outcome) =>
+      idempotency.complete(key, outcome).pipe(
+        Effect.catch((e) =>
+          Effect.logWarning(`The outcome of a keyed call was not recorded: ${e.message}`).pipe(
+            Effect.annotateLogs({ mode: e.mode, error: e._tag })
+          )
+        )
+      )
 
     // ---- resilience: the tunables (validated), swapped atomically by reconfigure ---------------------------
 
@@ -894,7 +1018,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<McpServer<R>
             const run = guarded(tool.name, tool.call(request.params?.arguments))
             const keyed = typeof key === "string" && key.length > 0 && key.length <= 256
             const bound = Duration.fromInputUnsafe(toolSettings(tool.name)?.timeout ?? tool.info.timeout ?? live.config.toolTimeout ?? Duration.minutes(5))
-            const call = Effect.map(keyed ? once(`${tool.name}:${key}`, run, bound) : run, (result) =>
+            const call = Effect.map(keyed ? once(tool.name, key, run, bound) : run, (result) =>
               finish(
                 revision,
                 downgrade ? { ...result, content: result.content.map((block) => Content.forRevision(block, revision)) } : { ...result }

@@ -11,6 +11,9 @@ export * as Content from "./Content.ts"
 /** Opaque pagination cursors. @since 0.1.0 */
 export * as Cursor from "./Cursor.ts"
 
+/** Where keyed tool calls keep their outcomes: in memory, or in a journal that survives restarts (FM-10, FM-34). @since 0.1.0 */
+export * as IdempotencyStore from "./IdempotencyStore.ts"
+
 /** The server. @since 0.1.0 */
 export * as McpServer from "./McpServer.ts"
 
