@@ -190,11 +190,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Request ID correlation",
     gap: "No idempotency guarantee",
     mitigationWanted: "Implement request deduplication cache. Require idempotency keys on all mutations. Add time-windowed cache (5-30 min).",
-    mitigation: "A request whose id is already in flight is refused with id null (DuplicateRequestId; the original keeps its own answer) and the first continues; a tools/call carrying an idempotency key in _meta runs once per key (on any connection, within a TTL, bounded cache), detached from its caller within the tool's time bound: a retry after a cancel, an attempt timeout or a reset joins the running call and gets its outcome; input rounds (MRTR) do not pin an outcome.",
+    mitigation: "A request whose id is already in flight is refused with id null (DuplicateRequestId; the original keeps its own answer) and the first continues; a tools/call carrying an idempotency key in _meta runs once per key (on any connection, within a TTL, bounded cache), detached from its caller within the tool's time bound: a retry after a cancel, an attempt timeout or a reset joins the running call and gets its outcome; input rounds (MRTR) do not pin an outcome. Settled outcomes live in an IdempotencyStore: in memory, or in an append-only journal whose claim is fsynced before the tool runs and which is reloaded at start, so a restarted server (after kill -9) answers a completed key with its stored outcome and a key the dead process claimed but never settled with -32012 (outcome unknown), never running it again (chaos kill -9 runs: 11 keys charged twice before, 0 after). Over HTTP a duplicated POST of a request in flight gets 409 with the same duplicate error and cannot take the first POST's response.",
     status: "mitigated",
     errors: ["DuplicateRequestId"],
-    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts", "packages/runtime/src/DedupCache.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a keyed call cancelled after its side effect is joined by the retry, not run again" }, { file: "packages/runtime/test/DedupCache.test.ts", name: "FM-10 runs once per key within the TTL; concurrent callers join the running one; failures are pinned too" }]
+    location: ["packages/core/src/Protocol.ts", "packages/server/src/McpServer.ts", "packages/server/src/IdempotencyStore.ts", "packages/transports/src/StreamableHttpServer.ts", "packages/runtime/src/DedupCache.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "FM-10 a duplicate in-flight request id is refused with id null (the original's answer stays its own)" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a retried call with the same idempotency key runs once, on any connection" }, { file: "packages/server/test/Idempotency.test.ts", name: "FM-10 a keyed call cancelled after its side effect is joined by the retry, not run again" }, { file: "packages/runtime/test/DedupCache.test.ts", name: "FM-10 runs once per key within the TTL; concurrent callers join the running one; failures are pinned too" }, { file: "packages/server/test/IdempotencyStore.test.ts", name: "FM-10 a server killed with -9 right after a side effect: the restarted server does not run the key again" }, { file: "packages/server/test/IdempotencyStore.test.ts", name: "FM-10 a keyed call begun and never completed by a dead server is not run again: the retry gets -32012" }, { file: "packages/server/test/IdempotencyStore.test.ts", name: "FM-10 a restarted server answers a completed key with the stored result or error, without running it" }, { file: "packages/transports/test/StreamableHttpFaults.test.ts", name: "FM-10 a duplicated POST of a request in flight gets the duplicate error (409); the first POST gets its result; the handler ran once" }]
   }),
   row(11, "Out-of-order delivery (async)", "Data", 5, 6, 7, 210, "MEDIUM", {
     documentedMitigation: "Message sequencing",
@@ -430,11 +430,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Async I/O in ranch",
     gap: "No rate limiting",
     mitigationWanted: "Monitor I/O latency, add rate limiting.",
-    mitigation: "Planned: Bounded event store; writes with backpressure.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "The SDK's one disk writer, the idempotency journal, never lets a slow or full disk block or crash serving: writes are asynchronous, done by one writer that fsyncs each batch once; each wait is bounded (writeTimeout, 5 s: JournalTimeout, -32011) and so is the queue (maxPendingWrites, 1,024: JournalOverloaded, -32010 at once); ENOSPC, EIO, EACCES become JournalFailed with the errno (-32011), the server keeps serving; a call whose claim could not be recorded does not run; the journal is bounded by TTL, capacity and compaction. Everything else (SSE event stores, sessions, tasks) is in memory and bounded.",
+    status: "mitigated",
+    errors: ["JournalTimeout", "JournalOverloaded", "JournalFailed"],
+    location: ["packages/server/src/IdempotencyStore.ts", "packages/server/src/McpServer.ts"],
+    tests: [{ file: "packages/server/test/IdempotencyStore.test.ts", name: "FM-34 a journal write that does not finish in time refuses the call (-32011) and the call does not run" }, { file: "packages/server/test/IdempotencyStore.test.ts", name: "FM-34 journal writes are bounded: past maxPendingWrites the call is refused at once (-32010) and does not run" }, { file: "packages/server/test/IdempotencyStore.test.ts", name: "FM-34 a full disk (ENOSPC from /dev/full) is a typed refusal, the call does not run, the server lives on" }]
   }),
   row(35, "GC pause > 100ms", "Resource", 7, 4, 9, 252, "HIGH", {
     documentedMitigation: "GC tuning (Gap #5.2)",
