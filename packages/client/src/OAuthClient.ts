@@ -31,19 +31,42 @@
  * Every HTTP exchange goes through `fetch` with a timeout and a bound on the body; the user agent has its own
  * timeout. Concurrent challenges are serialized: one authorization at a time.
  *
+ * An authorization server that is slow or down (FM-18) never takes the MCP session down with it while a token
+ * is still good:
+ *
+ * - Each exchange has `requestTimeout` (default 10 s); one that runs out fails with `AuthServerTimeout`.
+ * - Each exchange goes through a circuit breaker keyed by the authorization server's issuer (the protected
+ *   resource metadata by its origin): after `circuitBreaker.consecutiveFailures` failures in a row (timeouts,
+ *   unreachable, HTTP 5xx; default 3) calls fail at once with `AuthServerUnavailable` and its `retryAfterMs`
+ *   until the breaker's open time (default 30 s) has passed and a probe succeeded.
+ * - Discovery documents are cached for `metadataTtl` (default 5 minutes). A 401 while a token is held reads the
+ *   protected resource metadata again (the resource may have moved to another authorization server).
+ * - A held access token that is still valid is used without asking the authorization server: `headers` and
+ *   `authorize` return it; when it is about to expire and the refresh fails because the server is slow or down,
+ *   it keeps being used until it expires. A refresh that fails that way once it has expired reports the FM-18
+ *   error (and keeps the refresh token for later).
+ *
  * @since 0.1.0
  */
 import * as crypto from "node:crypto"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
+import { CircuitBreaker } from "@effect-mcp/faults"
 
 // ---- errors -------------------------------------------------------------------------------------------
 
-/** An endpoint could not be reached, did not answer in time, or sent a body over the limit. */
+/**
+ * FM-18: an endpoint could not be reached (connection refused, DNS, TLS) or sent a body over the limit. Retry
+ * later; counts against the authorization server's circuit breaker.
+ */
 export class EndpointUnreachable extends Schema.TaggedError<EndpointUnreachable>()("EndpointUnreachable", {
+  mode: Schema.tag("FM-18"),
   url: Schema.String,
   detail: Schema.String
 }) {
@@ -51,6 +74,43 @@ export class EndpointUnreachable extends Schema.TaggedError<EndpointUnreachable>
     return `${this.url}: ${this.detail}`
   }
 }
+
+/**
+ * FM-18: an authorization endpoint (metadata, registration, token, identity provider) did not answer within
+ * `timeoutMs`. Retry later; a still-valid token keeps being used meanwhile. Counts against the server's
+ * circuit breaker.
+ */
+export class AuthServerTimeout extends Schema.TaggedError<AuthServerTimeout>()("AuthServerTimeout", {
+  mode: Schema.tag("FM-18"),
+  endpoint: Schema.String,
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.endpoint} did not answer within ${this.timeoutMs} ms (authorization service timeout)`
+  }
+}
+
+/**
+ * FM-18: the circuit breaker of this authorization server (`server`: its issuer, or the origin of the protected
+ * resource metadata) is open after repeated failures, so `endpoint` was not called. Retry after `retryAfterMs`.
+ */
+export class AuthServerUnavailable extends Schema.TaggedError<AuthServerUnavailable>()("AuthServerUnavailable", {
+  mode: Schema.tag("FM-18"),
+  server: Schema.String,
+  endpoint: Schema.String,
+  retryAfterMs: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.server} is failing (circuit open): ${this.endpoint} not called; retry after ${this.retryAfterMs} ms`
+  }
+}
+
+/** The errors that say the authorization service is slow or down (FM-18), not that it said no. */
+export type AuthServiceError = EndpointUnreachable | AuthServerTimeout | AuthServerUnavailable
+
+/** Is this error one of the FM-18 availability errors (as opposed to a refusal or a protocol problem)? */
+export const isAuthServiceError = (error: OAuthError): error is AuthServiceError =>
+  error._tag === "EndpointUnreachable" || error._tag === "AuthServerTimeout" || error._tag === "AuthServerUnavailable"
 
 /** Neither the protected resource metadata nor the authorization server metadata could be found. */
 export class DiscoveryFailed extends Schema.TaggedError<DiscoveryFailed>()("DiscoveryFailed", {
@@ -176,6 +236,8 @@ export class DpopNonceRequired extends Schema.TaggedError<DpopNonceRequired>()("
 /** Every error of the OAuth client. */
 export type OAuthError =
   | EndpointUnreachable
+  | AuthServerTimeout
+  | AuthServerUnavailable
   | DiscoveryFailed
   | ResourceMismatch
   | IssuerMismatch
@@ -563,8 +625,15 @@ export interface Options {
   readonly legacyDiscovery?: boolean
   /** Allow plain-HTTP authorization server endpoints beyond loopback hosts (default false). */
   readonly allowInsecureHttp?: boolean
-  /** Time one HTTP exchange may take (default 30 s). */
+  /** Time one HTTP exchange may take (default 10 s); past it the exchange fails with `AuthServerTimeout` (FM-18). */
   readonly requestTimeout?: Duration.Input
+  /** How long discovery documents (protected resource and authorization server metadata) are reused (default 5 minutes). */
+  readonly metadataTtl?: Duration.Input
+  /**
+   * The circuit breaker in front of each authorization server (default: open after 3 failures in a row, for
+   * 30 s); `false` turns it off. Timeouts, unreachable endpoints and HTTP 5xx count as failures.
+   */
+  readonly circuitBreaker?: CircuitBreaker.Policy | false
   /** Time the user agent may take (default 5 minutes). */
   readonly authorizationTimeout?: Duration.Input
   /** Time one challenge may take in all, waiting for another one included (default 10 minutes). */
@@ -600,7 +669,10 @@ export interface Challenge {
 
 /** The OAuth client: plugs into `StreamableHttpClient.connect({ authorization })`. */
 export interface OAuthClient {
-  /** The `authorization` header to send (refreshing an expired token first when it can). */
+  /**
+   * The `authorization` header to send (refreshing an expired token first when it can). While the authorization
+   * server is slow or down (FM-18), a token that has not expired yet keeps being sent.
+   */
   readonly headers: Effect.Effect<Readonly<Record<string, string>>, OAuthError>
   /** Handles a 401 or 403: obtains, refreshes or steps up a token; `true` means retry the request. */
   readonly challenge: (challenge: Challenge) => Effect.Effect<boolean, OAuthError>
@@ -609,7 +681,11 @@ export interface OAuthClient {
    * `headers` when `dpop` is on.
    */
   readonly requestHeaders: (method?: string, url?: string | URL) => Readonly<Record<string, string>>
-  /** Obtains tokens without waiting for a challenge. */
+  /**
+   * Obtains tokens without waiting for a challenge. A held token that is not about to expire and carries every
+   * scope asked for is returned as is, without calling the authorization server (`clear` first to force a new
+   * authorization).
+   */
   readonly authorize: (scope?: string) => Effect.Effect<Tokens, OAuthError>
   /** The tokens held now. */
   readonly tokens: Effect.Effect<Tokens | undefined>
@@ -663,7 +739,7 @@ export const idJagAssertion = (options: {
   readonly timeout?: Duration.Input
   readonly fetch?: typeof globalThis.fetch
 }) =>
-(context: AssertionContext): Effect.Effect<string, TokenRequestFailed | EndpointUnreachable> => {
+(context: AssertionContext): Effect.Effect<string, TokenRequestFailed | EndpointUnreachable | AuthServerTimeout> => {
   const fetchFn = options.fetch ?? globalThis.fetch
   const ms = Duration.toMillis(Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(30)))
   const grantType = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -693,7 +769,7 @@ export const idJagAssertion = (options: {
   }).pipe(
     Effect.timeoutOrElse({
       duration: ms,
-      orElse: () => Effect.fail(new EndpointUnreachable({ url: options.tokenEndpoint, detail: `no response within ${ms} ms` }))
+      orElse: () => Effect.fail(new AuthServerTimeout({ endpoint: options.tokenEndpoint, timeoutMs: ms }))
     }),
     Effect.flatMap(({ status, text }) => {
       let doc: unknown
@@ -782,14 +858,30 @@ interface ClientIdentity {
   readonly privateKey?: PreRegisteredClient["privateKey"]
 }
 
-/** Makes an OAuth client for one MCP server. */
-export const make = (options: Options): Effect.Effect<OAuthClient> =>
+/** The breaker policy of `Options.circuitBreaker` by default: open after 3 failures in a row, for 30 s. */
+export const defaultCircuitBreaker: CircuitBreaker.Policy = { consecutiveFailures: 3, openDuration: "30 seconds" }
+
+/** How a call to an authorization endpoint counts for its breaker: no answer or HTTP 5xx is a failure. */
+const classifyExchange = (exit: Exit.Exit<HttpResponse, EndpointUnreachable | AuthServerTimeout>): CircuitBreaker.Outcome =>
+  Exit.isSuccess(exit) ? (exit.value.status >= 500 ? "failure" : "success") : "failure"
+
+/**
+ * Makes an OAuth client for one MCP server. Its circuit breaker's timers live in the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<OAuthClient, never, Scope.Scope> =>
   Effect.gen(function*() {
     const serverUrl = new URL(options.serverUrl)
     serverUrl.hash = ""
     const grant: Grant = options.grant ?? { type: "authorization_code" }
     const fetchFn = options.fetch ?? globalThis.fetch
-    const requestMs = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(30)))
+    const requestMs = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(10)))
+    const metadataTtlMs = Duration.toMillis(Duration.fromInputUnsafe(options.metadataTtl ?? Duration.minutes(5)))
+    const breaker = options.circuitBreaker === false
+      ? undefined
+      : yield* CircuitBreaker.make({ name: "oauth", policy: options.circuitBreaker ?? defaultCircuitBreaker })
     const authorizationMs = Duration.toMillis(Duration.fromInputUnsafe(options.authorizationTimeout ?? Duration.minutes(5)))
     const challengeMs = Duration.toMillis(Duration.fromInputUnsafe(options.challengeTimeout ?? Duration.minutes(10)))
     const maxBytes = options.maxResponseBytes ?? 1024 * 1024
@@ -814,7 +906,10 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
     let generation = 0
     let boundIssuer: string | undefined
     const registrations = new Map<string, ClientIdentity>()
-    const servers = new Map<string, AuthServer>()
+    /** Authorization server metadata by issuer, with the Clock time it was fetched (reused for `metadataTtl`). */
+    const servers = new Map<string, AuthServer & { readonly fetchedAt: number }>()
+    /** Protected resource metadata by the `resource_metadata` URL it was looked up with ("" for none). */
+    const resources = new Map<string, ResourceInfo & { readonly fetchedAt: number }>()
     const bindings = new Map<PreRegisteredClient, string>()
     /** Step-ups per challenged scope set, forgotten after a while (a long session may need them again). */
     const stepUps = new Map<string, { count: number; since: number }>()
@@ -846,11 +941,16 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
 
     // ---- HTTP ---------------------------------------------------------------------------------------------
 
+    /**
+     * One exchange with an authorization endpoint: bounded in time and body, through the breaker of `server`
+     * (an issuer, or the origin of a protected resource metadata URL).
+     */
     const http = (
+      server: string,
       url: URL,
       init: { readonly method: "GET" | "POST"; readonly headers?: Record<string, string>; readonly body?: string; readonly follow?: boolean }
-    ): Effect.Effect<HttpResponse, EndpointUnreachable> =>
-      Effect.tryPromise({
+    ): Effect.Effect<HttpResponse, AuthServiceError> => {
+      const exchange = Effect.tryPromise({
         try: async (signal) => {
           const response = await fetchFn(url, {
             method: init.method,
@@ -865,9 +965,15 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
       }).pipe(
         Effect.timeoutOrElse({
           duration: requestMs,
-          orElse: () => Effect.fail(new EndpointUnreachable({ url: url.href, detail: `no response within ${requestMs} ms` }))
+          orElse: () => Effect.fail(new AuthServerTimeout({ endpoint: url.href, timeoutMs: requestMs }))
         })
       )
+      if (breaker === undefined) return exchange
+      return breaker.execute(server, exchange, { classify: classifyExchange }).pipe(
+        Effect.catchTag("CircuitOpen", (open) =>
+          Effect.fail(new AuthServerUnavailable({ server, endpoint: url.href, retryAfterMs: open.retryAfterMs })))
+      )
+    }
 
     const parseJson = (text: string): unknown => {
       try {
@@ -891,7 +997,31 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
 
     // ---- discovery ----------------------------------------------------------------------------------------
 
-    const discoverResource = (resourceMetadata: string | undefined): Effect.Effect<ResourceInfo, DiscoveryFailed | ResourceMismatch> =>
+    /** Slow or failing (timeout, open breaker): discovery stops there instead of trying the next URL. */
+    const stopsDiscovery = (error: AuthServiceError): error is AuthServerTimeout | AuthServerUnavailable =>
+      error._tag !== "EndpointUnreachable"
+
+    /**
+     * The protected resource metadata: the cached document while it is younger than `metadataTtl`, unless
+     * `revalidate` (a 401 for a token held: the resource may have moved to another authorization server).
+     */
+    const discoverResource = (
+      resourceMetadata: string | undefined,
+      revalidate: boolean
+    ): Effect.Effect<ResourceInfo, DiscoveryFailed | ResourceMismatch | AuthServerTimeout | AuthServerUnavailable> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const cacheKey = resourceMetadata ?? ""
+        const cached = resources.get(cacheKey)
+        if (!revalidate && cached !== undefined && now - cached.fetchedAt < metadataTtlMs) return cached
+        const found = yield* fetchResource(resourceMetadata)
+        resources.set(cacheKey, { ...found, fetchedAt: now })
+        return found
+      })
+
+    const fetchResource = (
+      resourceMetadata: string | undefined
+    ): Effect.Effect<ResourceInfo, DiscoveryFailed | ResourceMismatch | AuthServerTimeout | AuthServerUnavailable> =>
       Effect.gen(function*() {
         const candidates: Array<URL> = []
         if (resourceMetadata !== undefined) {
@@ -908,8 +1038,9 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
         const problems: Array<string> = []
         for (const candidate of candidates) {
           tried.push(candidate.href)
-          const response = yield* Effect.result(http(candidate, { method: "GET", follow: true }))
+          const response = yield* Effect.result(http(candidate.origin, candidate, { method: "GET", follow: true }))
           if (Result.isFailure(response)) {
+            if (stopsDiscovery(response.failure)) return yield* response.failure
             problems.push(response.failure.detail)
             continue
           }
@@ -937,13 +1068,15 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
         return yield* new DiscoveryFailed({ document: "protected-resource", tried, detail: problems.join("; ") })
       })
 
+    /** The authorization server metadata: the cached document while it is younger than `metadataTtl`. */
     const discoverServer = (
       issuer: string,
       legacy: boolean
-    ): Effect.Effect<AuthServer, DiscoveryFailed | IssuerMismatch | InsecureEndpoint> =>
+    ): Effect.Effect<AuthServer, DiscoveryFailed | IssuerMismatch | InsecureEndpoint | AuthServerTimeout | AuthServerUnavailable> =>
       Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
         const cached = servers.get(issuer)
-        if (cached !== undefined) return cached
+        if (cached !== undefined && now - cached.fetchedAt < metadataTtlMs) return cached
         yield* requireSecure(issuer)
         const tried: Array<string> = []
         const problems: Array<string> = []
@@ -955,8 +1088,9 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
         }
         for (const url of urls) {
           tried.push(url.href)
-          const response = yield* Effect.result(http(url, { method: "GET", follow: true }))
+          const response = yield* Effect.result(http(issuer, url, { method: "GET", follow: true }))
           if (Result.isFailure(response)) {
+            if (stopsDiscovery(response.failure)) return yield* response.failure
             problems.push(response.failure.detail)
             continue
           }
@@ -990,7 +1124,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
           if (registrationEndpoint !== undefined) yield* requireSecure(registrationEndpoint)
           const server: AuthServer = { issuer, metadata: doc, authorizationEndpoint, tokenEndpoint, registrationEndpoint, legacy: false }
           yield* Effect.logDebug(`authorization server metadata from ${url.href}`)
-          servers.set(issuer, server)
+          servers.set(issuer, { ...server, fetchedAt: now })
           return server
         }
         if (legacy) {
@@ -1004,7 +1138,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
             registrationEndpoint: new URL("/register", base).href,
             legacy: true
           }
-          servers.set(issuer, server)
+          servers.set(issuer, { ...server, fetchedAt: now })
           return server
         }
         return yield* new DiscoveryFailed({ document: "authorization-server", tried, detail: problems.join("; ") })
@@ -1020,7 +1154,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
       return algs !== undefined && algs.includes("ES256")
     }
 
-    const identity = (server: AuthServer): Effect.Effect<ClientIdentity, RegistrationFailed | EndpointUnreachable> =>
+    const identity = (server: AuthServer): Effect.Effect<ClientIdentity, RegistrationFailed | AuthServiceError> =>
       Effect.gen(function*() {
         const known = registrations.get(server.issuer)
         if (known !== undefined) return known
@@ -1072,7 +1206,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
           ...(useDpop(server) ? { dpop_bound_access_tokens: true } : {}),
           ...options.clientMetadata
         }
-        const response = yield* http(new URL(server.registrationEndpoint), {
+        const response = yield* http(server.issuer, new URL(server.registrationEndpoint), {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(body)
@@ -1120,7 +1254,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
       params: Record<string, string>,
       resource: string,
       scope: string | undefined
-    ): Effect.Effect<Tokens, TokenRequestFailed | EndpointUnreachable> =>
+    ): Effect.Effect<Tokens, TokenRequestFailed | AuthServiceError> =>
       Effect.gen(function*() {
         const endpoint = new URL(server.tokenEndpoint)
         const body = new URLSearchParams({ grant_type: grantType, ...params })
@@ -1147,7 +1281,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
         let response: HttpResponse | undefined
         for (let attempt = 0; attempt < 2; attempt++) {
           if (dpop) headers.dpop = dpopProof("POST", endpoint, { nonce: dpopNonces.get(server.issuer) })
-          response = yield* http(endpoint, { method: "POST", headers, body: body.toString() })
+          response = yield* http(server.issuer, endpoint, { method: "POST", headers, body: body.toString() })
           const nonce = response.headers.get("dpop-nonce")
           if (dpop && nonce !== null) dpopNonces.set(server.issuer, nonce)
           const error = response.status === 400 ? parseJson(response.text) : undefined
@@ -1177,12 +1311,13 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
         const expiresRaw = typeof doc.expires_in === "string" ? Number(doc.expires_in) : doc.expires_in
         const expiresIn = typeof expiresRaw === "number" && Number.isFinite(expiresRaw) && expiresRaw > 0 ? expiresRaw : undefined
         const granted = str(doc.scope) ?? scope
+        const now = yield* Clock.currentTimeMillis
         const refreshToken = str(doc.refresh_token) ?? (grantType === "refresh_token" ? params.refresh_token : undefined)
         return {
           accessToken,
           tokenType: type === "dpop" ? "DPoP" : "Bearer",
           ...(refreshToken === undefined ? {} : { refreshToken }),
-          ...(expiresIn === undefined ? {} : { expiresAt: Date.now() + expiresIn * 1000 }),
+          ...(expiresIn === undefined ? {} : { expiresAt: now + expiresIn * 1000 }),
           ...(granted === undefined ? {} : { scope: granted }),
           issuer: server.issuer,
           resource
@@ -1324,13 +1459,22 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
 
     // ---- the flows ----------------------------------------------------------------------------------------
 
-    /** Discovery, registration and a grant; `refreshFirst` tries the refresh token before a new grant. */
+    /**
+     * Discovery, registration and a grant; `refreshFirst` tries the refresh token before a new grant (a refresh
+     * that fails because the authorization server is slow or down ends there: a new grant would meet the same
+     * server); `revalidate` reads the protected resource metadata again whatever its age.
+     */
     const acquire = (
-      params: { readonly resourceMetadata?: string | undefined; readonly challenged?: string | undefined; readonly refreshFirst: boolean }
+      params: {
+        readonly resourceMetadata?: string | undefined
+        readonly challenged?: string | undefined
+        readonly refreshFirst: boolean
+        readonly revalidate: boolean
+      }
     ): Effect.Effect<Tokens, OAuthError> =>
       Effect.gen(function*() {
         if (stickyFailure !== undefined) return yield* stickyFailure
-        const info = yield* discoverResource(params.resourceMetadata)
+        const info = yield* discoverResource(params.resourceMetadata, params.revalidate)
         const issuer = (boundIssuer !== undefined && info.authorizationServers.includes(boundIssuer))
           ? boundIssuer
           : info.authorizationServers[0]!
@@ -1351,6 +1495,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
             store(refreshed.success, true)
             return refreshed.success
           }
+          if (isAuthServiceError(refreshed.failure)) return yield* refreshed.failure
           yield* Effect.logDebug(`refresh failed (${refreshed.failure.message}); authorizing again`)
         }
         const offline = wantsOffline && grant.type === "authorization_code" &&
@@ -1396,7 +1541,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
         }
         stepUps.set(key, { count: attempts + 1, since: attempts === 0 ? Date.now() : entry!.since })
         yield* Effect.logDebug(`step-up authorization for ${bearer?.scope ?? "unspecified scopes"}`)
-        yield* acquire({ resourceMetadata: bearer?.resourceMetadata, challenged: bearer?.scope, refreshFirst: false })
+        yield* acquire({ resourceMetadata: bearer?.resourceMetadata, challenged: bearer?.scope, refreshFirst: false, revalidate: false })
         return true
       })
 
@@ -1432,7 +1577,13 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
           // another request already renewed the token while this one waited
           if (generation !== seen && tokens !== undefined) return true
           if (bearer?.error === "insufficient_scope") return yield* stepUp(bearer)
-          yield* acquire({ resourceMetadata: bearer?.resourceMetadata, challenged: bearer?.scope, refreshFirst: true })
+          // a token was rejected: the resource may have moved to another authorization server (SEP-2352)
+          yield* acquire({
+            resourceMetadata: bearer?.resourceMetadata,
+            challenged: bearer?.scope,
+            refreshFirst: true,
+            revalidate: tokens !== undefined
+          })
           return true
         })
       ))
@@ -1440,12 +1591,18 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
 
     const authorizationHeader = (t: Tokens): Record<string, string> => ({ authorization: `${t.tokenType} ${t.accessToken}` })
 
-    const headers: Effect.Effect<Readonly<Record<string, string>>, OAuthError> = Effect.suspend(() => {
+    /** Is a token good for a while yet (more than the 30 s margin before it expires)? */
+    const fresh = (t: Tokens, now: number) => t.expiresAt === undefined || t.expiresAt - 30_000 > now
+
+    /**
+     * The held token, refreshed first when it is about to expire. While the authorization server is slow or down
+     * (FM-18) a token that has not expired yet keeps being used; an expired one fails with the FM-18 error and
+     * its refresh token is kept for later. A refresh the server refuses drops the tokens (a 401 then authorizes).
+     */
+    const headers: Effect.Effect<Readonly<Record<string, string>>, OAuthError> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const current = tokens
       if (current === undefined) return Effect.succeed({})
-      if (current.expiresAt === undefined || current.expiresAt - 30_000 > Date.now() || current.refreshToken === undefined) {
-        return Effect.succeed(authorizationHeader(current))
-      }
+      if (fresh(current, now) || current.refreshToken === undefined) return Effect.succeed(authorizationHeader(current))
       // expired (or nearly): refresh once, under the lock
       return bounded(lock.withPermits(1)(
         Effect.gen(function*() {
@@ -1454,7 +1611,18 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
           if (server === undefined) return authorizationHeader(current)
           const refreshed = yield* Effect.result(refresh(server, current))
           if (Result.isFailure(refreshed)) {
-            yield* Effect.logDebug(`refresh failed: ${refreshed.failure.message}`)
+            const failure = refreshed.failure
+            if (isAuthServiceError(failure)) {
+              const at = yield* Clock.currentTimeMillis
+              if (current.expiresAt !== undefined && current.expiresAt > at) {
+                yield* Effect.logWarning(`refresh failed (${failure.message}); the token stays in use until it expires`).pipe(
+                  Effect.annotateLogs({ mode: failure.mode })
+                )
+                return authorizationHeader(current)
+              }
+              return yield* failure
+            }
+            yield* Effect.logDebug(`refresh failed: ${failure.message}`)
             store(undefined)
             return {}
           }
@@ -1477,7 +1645,16 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
       headers,
       challenge,
       requestHeaders,
-      authorize: (scope) => bounded(lock.withPermits(1)(acquire({ challenged: scope, refreshFirst: false }))),
+      authorize: (scope) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          // a held token that is good for a while and carries the scopes asked for: no call to the server
+          const current = tokens
+          const granted = scopeSet(current?.scope)
+          if (current !== undefined && fresh(current, now) && scopeSet(scope).every((s) => granted.includes(s))) {
+            return Effect.succeed(current)
+          }
+          return bounded(lock.withPermits(1)(acquire({ challenged: scope, refreshFirst: false, revalidate: false })))
+        }),
       tokens: Effect.sync(() => tokens),
       clear: Effect.sync(() => {
         store(undefined)
@@ -1486,6 +1663,7 @@ export const make = (options: Options): Effect.Effect<OAuthClient> =>
         stickyFailure = undefined
         registrations.clear()
         servers.clear()
+        resources.clear()
         bindings.clear()
         stepUps.clear()
         dpopNonces.clear()

@@ -23,6 +23,10 @@
  * client transport recognises that frame and fails with a `ConnectionClosed` that says so. Each connection
  * runs in its own fiber under the server's scope and every connection closes when the scope closes.
  *
+ * A host name the client cannot resolve fails the connect with `HostUnresolved` (FM-28) naming the host and the
+ * resolver's code, distinct from a refused or timed-out connection (`TransportFailure`, FM-40); both are meant
+ * to be retried with backoff (`ReconnectingTransport`). The resolver can be replaced (`lookup`).
+ *
  * @since 0.1.0
  */
 import * as net from "node:net"
@@ -31,6 +35,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeStream from "@effect/platform-node/NodeStream"
@@ -94,6 +99,43 @@ export interface ConnectionOptions {
    * side before the socket is destroyed (default 2 s).
    */
   readonly closeTimeout?: Duration.Input
+}
+
+/**
+ * FM-28: the host name did not resolve, so no connection was attempted. `code` is the resolver's: `ENOTFOUND`
+ * (no such name), `EAI_AGAIN` (the resolver failed for now; `retryable`), `EAI_FAIL`, …. Retry with backoff
+ * (a resolver comes back, a name gets published); check the host name when it stays `ENOTFOUND`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HostUnresolved extends Schema.TaggedError<HostUnresolved>()("HostUnresolved", {
+  mode: Schema.tag("FM-28"),
+  host: Schema.String,
+  port: Schema.Number,
+  code: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optionalKey(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `cannot resolve ${this.host} (${this.code}${this.retryable ? ", temporary" : ""}): no connection to ${this.host}:${this.port}`
+  }
+}
+
+/** Resolver error codes (`dns.lookup`, getaddrinfo) that mean the name did not resolve. */
+const RESOLUTION_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME", "EAI_NODATA", "ENODATA"])
+
+/**
+ * The `HostUnresolved` of a connect error, if it is a name resolution failure (else `undefined`: a refused or
+ * reset connection stays a `TransportFailure`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const hostUnresolved = (error: unknown, host: string, port: number): HostUnresolved | undefined => {
+  if (!isRecord(error) || typeof error.code !== "string") return undefined
+  if (!RESOLUTION_CODES.has(error.code) && error.syscall !== "getaddrinfo") return undefined
+  return new HostUnresolved({ host, port, code: error.code, retryable: error.code === "EAI_AGAIN", cause: error })
 }
 
 const DEFAULT_KEEP_ALIVE = Duration.seconds(30)
@@ -402,27 +444,36 @@ export interface ClientOptions extends ConnectionOptions {
   readonly host?: string
   /** Port to connect to. */
   readonly port: number
-  /** Time to wait for the connection (default 10 s). */
+  /** Time to wait for the connection, name resolution included (default 10 s). */
   readonly connectTimeout?: Duration.Input
+  /** The resolver (node's `lookup` option; default `dns.lookup`), e.g. a caching one or a stub in tests. */
+  readonly lookup?: net.LookupFunction
 }
 
 /**
- * Connects; fails with `TransportFailure` when the connection cannot be made in time. A server at its
- * connection limit answers with its refusal frame: `incoming` then fails with `ConnectionClosed` whose reason
- * carries the server's message (with its retry-after hint).
+ * Connects; fails with `HostUnresolved` (FM-28) when the host name does not resolve, and with
+ * `TransportFailure` when the connection is refused or cannot be made in time. A server at its connection
+ * limit answers with its refusal frame: `incoming` then fails with `ConnectionClosed` whose reason carries the
+ * server's message (with its retry-after hint).
  */
 export const connect = (
   options: ClientOptions
-): Effect.Effect<Transport.Transport, Transport.TransportFailure, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
+): Effect.Effect<Transport.Transport, Transport.TransportFailure | HostUnresolved, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
     const socket = new net.Socket({ allowHalfOpen: true })
     socket.on("error", () => {})
-    const connected = yield* Deferred.make<void, Transport.TransportFailure>()
+    const connected = yield* Deferred.make<void, Transport.TransportFailure | HostUnresolved>()
     socket.once("connect", () => Deferred.doneUnsafe(connected, Effect.void))
     socket.once("error", (error) =>
-      Deferred.doneUnsafe(connected, Effect.fail(new Transport.TransportFailure({ detail: `cannot connect to ${host}:${options.port}: ${error.message}`, cause: error }))))
-    socket.connect(options.port, host)
+      Deferred.doneUnsafe(
+        connected,
+        Effect.fail(
+          hostUnresolved(error, host, options.port) ??
+            new Transport.TransportFailure({ detail: `cannot connect to ${host}:${options.port}: ${error.message}`, cause: error })
+        )
+      ))
+    socket.connect(options.lookup === undefined ? { port: options.port, host } : { port: options.port, host, lookup: options.lookup })
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
     yield* Deferred.await(connected).pipe(
       Effect.timeoutOrElse({

@@ -17,9 +17,13 @@
  * check is closed with code 1013 "Try Again Later"), and serves each connection in its own fiber under the
  * server's scope.
  *
+ * A host name the client cannot resolve fails the connect with `HostUnresolved` (FM-28), distinct from a refused
+ * connection or a refused handshake (`TransportFailure`); the resolver can be replaced (`lookup`).
+ *
  * @since 0.1.0
  */
 import type * as http from "node:http"
+import type * as net from "node:net"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -33,6 +37,15 @@ import { type RawData, WebSocket, WebSocketServer } from "ws"
 import { Transport } from "@effect-mcp/core"
 import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as Liveness from "./internal/liveness.ts"
+import { HostUnresolved, hostUnresolved } from "./TcpTransport.ts"
+
+/**
+ * FM-28: the host name of the URL did not resolve (the same error as `TcpTransport.HostUnresolved`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export { HostUnresolved }
 
 const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/
 
@@ -297,27 +310,52 @@ export const serve = <E, R>(
 
 /** Client settings. */
 export interface ClientOptions extends ConnectionOptions {
-  /** Time to wait for the connection (default 10 s). */
+  /** Time to wait for the connection, name resolution included (default 10 s). */
   readonly connectTimeout?: Duration.Input
   /** Extra HTTP headers of the handshake. */
   readonly headers?: Record<string, string>
+  /** The resolver (node's `lookup` option; default `dns.lookup`), e.g. a caching one or a stub in tests. */
+  readonly lookup?: net.LookupFunction
+}
+
+/** The host and port a WebSocket URL connects to (for error reports). */
+const endpointOf = (url: string): { readonly host: string; readonly port: number } => {
+  try {
+    const parsed = new URL(url)
+    const secure = parsed.protocol === "wss:" || parsed.protocol === "https:"
+    return { host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port: parsed.port === "" ? (secure ? 443 : 80) : Number(parsed.port) }
+  } catch {
+    return { host: url, port: 0 }
+  }
 }
 
 /**
- * Connects to a WebSocket MCP endpoint; fails with `TransportFailure` when it cannot in time. A server at its
+ * Connects to a WebSocket MCP endpoint; fails with `HostUnresolved` (FM-28) when the URL's host name does not
+ * resolve, and with `TransportFailure` when the connection is refused or cannot be made in time. A server at its
  * connection limit answers 503: the failure's detail carries its `Retry-After`.
  */
 export const connect = (
   url: string,
   options: ClientOptions = {}
-): Effect.Effect<Transport.Transport, Transport.TransportFailure, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
+): Effect.Effect<Transport.Transport, Transport.TransportFailure | HostUnresolved, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
-    const socket = new WebSocket(url, options.headers === undefined ? {} : { headers: options.headers })
+    // `ws` hands its options to `http.request`, which passes `lookup` on to the socket
+    const socketOptions: WebSocket.ClientOptions & { lookup?: net.LookupFunction } = {
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+      ...(options.lookup === undefined ? {} : { lookup: options.lookup })
+    }
+    const socket = new WebSocket(url, socketOptions)
     socket.on("error", () => {})
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.terminate()))
-    yield* Effect.callback<void, Transport.TransportFailure>((resume) => {
+    yield* Effect.callback<void, Transport.TransportFailure | HostUnresolved>((resume) => {
       socket.once("open", () => resume(Effect.void))
-      socket.once("error", (error) => resume(Effect.fail(new Transport.TransportFailure({ detail: `cannot connect to ${url}: ${error.message}`, cause: error }))))
+      socket.once("error", (error) => {
+        const { host, port } = endpointOf(url)
+        resume(Effect.fail(
+          hostUnresolved(error, host, port) ??
+            new Transport.TransportFailure({ detail: `cannot connect to ${url}: ${error.message}`, cause: error })
+        ))
+      })
       socket.once("unexpected-response", (_request, response) => {
         const retryAfter = response.headers["retry-after"]
         resume(Effect.fail(
