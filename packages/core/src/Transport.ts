@@ -34,8 +34,41 @@ export class TransportFailure extends Schema.TaggedError<TransportFailure>()("Tr
   }
 }
 
+/**
+ * FM-28: the host name did not resolve, so no connection was attempted. `code` is the resolver's: `ENOTFOUND`
+ * (no such name), `EAI_AGAIN` (the resolver failed for now; `retryable`), `EAI_FAIL`, …. Retry with backoff
+ * (a resolver comes back, a name gets published); check the host name when it stays `ENOTFOUND`.
+ */
+export class HostUnresolved extends Schema.TaggedError<HostUnresolved>()("HostUnresolved", {
+  mode: Schema.tag("FM-28"),
+  host: Schema.String,
+  port: Schema.Number,
+  code: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optionalKey(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `cannot resolve ${this.host} (${this.code}${this.retryable ? ", temporary" : ""}): no connection to ${this.host}:${this.port}`
+  }
+}
+
+/** Resolver error codes (`dns.lookup`, getaddrinfo) that mean the name did not resolve. */
+const RESOLUTION_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME", "EAI_NODATA", "ENODATA"])
+
+/**
+ * The `HostUnresolved` of a connect error, if it is a name resolution failure (else `undefined`: a refused or
+ * reset connection stays a `TransportFailure`).
+ */
+export const hostUnresolved = (error: unknown, host: string, port: number): HostUnresolved | undefined => {
+  if (typeof error !== "object" || error === null) return undefined
+  const { code, syscall } = error as { readonly code?: unknown; readonly syscall?: unknown }
+  if (typeof code !== "string") return undefined
+  if (!RESOLUTION_CODES.has(code) && syscall !== "getaddrinfo") return undefined
+  return new HostUnresolved({ host, port, code, retryable: code === "EAI_AGAIN", cause: error })
+}
+
 /** Every error a transport reports. */
-export type TransportError = ConnectionClosed | TransportFailure
+export type TransportError = ConnectionClosed | TransportFailure | HostUnresolved
 
 /** What a sender knows about an outgoing message that a transport may route by. */
 export interface SendOptions {

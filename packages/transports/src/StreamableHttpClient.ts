@@ -25,6 +25,7 @@
  * @since 0.1.0
  */
 import * as http from "node:http"
+import type * as net from "node:net"
 import * as https from "node:https"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -50,6 +51,12 @@ export interface ClientOptions {
   readonly maxResponseBytes?: number
   /** Time to wait for a response's headers (default 60 s). */
   readonly responseTimeout?: Duration.Input
+  /**
+   * The resolver (node's `lookup`; default `dns.lookup`), e.g. `HostResolver.cachingLookup` to keep the last
+   * good addresses through a resolver outage, or a stub in tests. A name that does not resolve fails the send
+   * with `HostUnresolved` (FM-28).
+   */
+  readonly lookup?: net.LookupFunction
   /** Backoff of stream reconnections (default base 1 s, cap 16 s, full jitter). */
   readonly reconnect?: Backoff.Policy
   /** Reconnections of one broken stream before giving up (default 10). */
@@ -117,7 +124,8 @@ export const connect = (
     const codec = yield* JsonRpcCodec.JsonRpcCodec
     const url = new URL(options.url)
     const secure = url.protocol === "https:"
-    const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 })
+    const agentOptions = { keepAlive: true, maxSockets: 64, ...(options.lookup === undefined ? {} : { lookup: options.lookup }) }
+    const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions)
     const maxBytes = options.maxResponseBytes ?? codec.maxFrameBytes
     const responseTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.responseTimeout ?? Duration.seconds(60)))
     const maxReconnects = options.maxReconnects ?? 10
@@ -243,10 +251,10 @@ export const connect = (
       method: "POST" | "GET" | "DELETE",
       headers: Record<string, string>,
       body: string | undefined,
-      onResponse: (error: Transport.TransportFailure | undefined, response?: Response) => void
+      onResponse: (error: Transport.TransportFailure | Transport.HostUnresolved | undefined, response?: Response) => void
     ): http.ClientRequest => {
       let done = false
-      const finish = (error: Transport.TransportFailure | undefined, response?: Response) => {
+      const finish = (error: Transport.TransportFailure | Transport.HostUnresolved | undefined, response?: Response) => {
         if (done) return
         done = true
         clearTimeout(timer)
@@ -267,7 +275,10 @@ export const connect = (
         finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: res })
       })
       request.on("error", (error) =>
-        finish(new Transport.TransportFailure({ detail: `${method} ${url.href}: ${error.message}`, cause: error })))
+        finish(
+          Transport.hostUnresolved(error, url.hostname, Number(url.port || (secure ? 443 : 80))) ??
+            new Transport.TransportFailure({ detail: `${method} ${url.href}: ${error.message}`, cause: error })
+        ))
       request.on("close", () => {
         active.delete(request)
         finish(new Transport.TransportFailure({ detail: `${method} ${url.href}: closed before a response` }))

@@ -35,7 +35,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeStream from "@effect/platform-node/NodeStream"
@@ -101,42 +100,12 @@ export interface ConnectionOptions {
   readonly closeTimeout?: Duration.Input
 }
 
-/**
- * FM-28: the host name did not resolve, so no connection was attempted. `code` is the resolver's: `ENOTFOUND`
- * (no such name), `EAI_AGAIN` (the resolver failed for now; `retryable`), `EAI_FAIL`, …. Retry with backoff
- * (a resolver comes back, a name gets published); check the host name when it stays `ENOTFOUND`.
- *
- * @since 0.1.0
- * @category errors
- */
-export class HostUnresolved extends Schema.TaggedError<HostUnresolved>()("HostUnresolved", {
-  mode: Schema.tag("FM-28"),
-  host: Schema.String,
-  port: Schema.Number,
-  code: Schema.String,
-  retryable: Schema.Boolean,
-  cause: Schema.optionalKey(Schema.Unknown)
-}) {
-  override get message(): string {
-    return `cannot resolve ${this.host} (${this.code}${this.retryable ? ", temporary" : ""}): no connection to ${this.host}:${this.port}`
-  }
-}
-
-/** Resolver error codes (`dns.lookup`, getaddrinfo) that mean the name did not resolve. */
-const RESOLUTION_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME", "EAI_NODATA", "ENODATA"])
-
-/**
- * The `HostUnresolved` of a connect error, if it is a name resolution failure (else `undefined`: a refused or
- * reset connection stays a `TransportFailure`).
- *
- * @since 0.1.0
- * @category errors
- */
-export const hostUnresolved = (error: unknown, host: string, port: number): HostUnresolved | undefined => {
-  if (!isRecord(error) || typeof error.code !== "string") return undefined
-  if (!RESOLUTION_CODES.has(error.code) && error.syscall !== "getaddrinfo") return undefined
-  return new HostUnresolved({ host, port, code: error.code, retryable: error.code === "EAI_AGAIN", cause: error })
-}
+/** FM-28: the host name did not resolve (`Transport.HostUnresolved`, shared by every client transport). */
+export const HostUnresolved = Transport.HostUnresolved
+/** FM-28: the host name did not resolve. */
+export type HostUnresolved = Transport.HostUnresolved
+/** The `HostUnresolved` of a connect error, if it is a name resolution failure (`Transport.hostUnresolved`). */
+export const hostUnresolved = Transport.hostUnresolved
 
 const DEFAULT_KEEP_ALIVE = Duration.seconds(30)
 const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024

@@ -27,3 +27,6 @@ export * as StreamableHttpClient from "./StreamableHttpClient.ts"
 
 /** Reconnection with full-jitter backoff for any client transport, with observable state. @since 0.1.0 */
 export * as ReconnectingTransport from "./ReconnectingTransport.ts"
+
+/** A caching `lookup` that keeps the last good addresses through a resolver outage (FM-28). @since 0.1.0 */
+export * as HostResolver from "./HostResolver.ts"

@@ -14,7 +14,9 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import type { Transport } from "@effect-mcp/core"
-import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import { JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import * as HostResolver from "../src/HostResolver.ts"
+import * as StreamableHttpClient from "../src/StreamableHttpClient.ts"
 import * as ReconnectingTransport from "../src/ReconnectingTransport.ts"
 import * as TcpTransport from "../src/TcpTransport.ts"
 import * as WebSocketTransport from "../src/WebSocketTransport.ts"
@@ -189,5 +191,53 @@ describe("FM-28 DNS resolution failure: ReconnectingTransport retries with backo
       expect(state).toMatchObject({ _tag: "Closed" })
       if (state._tag === "Closed") expect(state.reason).toMatch(/gave up after 3 attempts: cannot resolve mcp-server\.invalid \(ENOTFOUND\)/)
       expect(server.calls).toEqual([HOST, HOST, HOST])
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 30_000)
+})
+
+describe("FM-28 DNS resolution failure: riding out a resolver outage (HostResolver.cachingLookup)", () => {
+  it.live("the last good addresses answer while the resolver fails, within maxStale; after it, or for a name never resolved, the failure stands", () =>
+    Effect.gen(function*() {
+      let answer: Answer = "127.0.0.1"
+      let now = 0
+      const resolver = stubResolver(() => answer)
+      const lookup = HostResolver.cachingLookup({ ttl: "30 seconds", maxStale: "10 minutes", lookup: resolver.lookup, now: () => now })
+      const ask = (name: string) =>
+        Effect.callback<string, NodeJS.ErrnoException>((resume) =>
+          lookup(name, { all: true }, (error, addresses) =>
+            resume(error === null ? Effect.succeed((addresses as Array<dns.LookupAddress>)[0]!.address) : Effect.fail(error))))
+      expect(yield* ask(HOST)).toBe("127.0.0.1")
+      // within the TTL the resolver is not asked again
+      now = 29_000
+      expect(yield* ask(HOST)).toBe("127.0.0.1")
+      expect(resolver.calls.length).toBe(1)
+      // past the TTL the resolver is down: the last good address answers
+      answer = "EAI_AGAIN"
+      now = 60_000
+      expect(yield* ask(HOST)).toBe("127.0.0.1")
+      expect(lookup.stats()).toMatchObject({ hits: 1, lookups: 2, staleAnswers: 1, failures: 0 })
+      // a name never resolved has nothing to fall back on
+      expect((yield* Effect.flip(ask("other.invalid"))).code).toBe("EAI_AGAIN")
+      // past TTL + maxStale the failure stands
+      now = 30_000 + 600_000
+      expect((yield* Effect.flip(ask(HOST))).code).toBe("EAI_AGAIN")
+    }))
+
+  it.live("a TCP client and a Streamable HTTP client reconnect through a resolver outage with cachingLookup; without it the HTTP send fails with HostUnresolved", () =>
+    Effect.gen(function*() {
+      let answer: Answer = "127.0.0.1"
+      const resolver = stubResolver(() => answer)
+      const lookup = HostResolver.cachingLookup({ ttl: "0 millis", lookup: resolver.lookup })
+      const handle = (transport: Transport.Transport) => Effect.ignore(Stream.runDrain(transport.incoming))
+      const server = yield* TcpTransport.serve({ port: 0 }, handle)
+      yield* TcpTransport.connect({ host: HOST, port: server.port, lookup })
+      answer = "EAI_AGAIN"
+      // the resolver is down: the next connection still finds the server
+      yield* TcpTransport.connect({ host: HOST, port: server.port, lookup })
+      expect(lookup.stats().staleAnswers).toBe(1)
+
+      // Streamable HTTP: the send of a name that does not resolve fails with the typed error
+      const http = yield* StreamableHttpClient.connect({ url: `http://${HOST}:${server.port}/mcp`, lookup: resolver.lookup })
+      const error = yield* Effect.flip(http.send(JsonRpc.request(1, "ping")))
+      expect(error).toMatchObject({ _tag: "HostUnresolved", mode: "FM-28", host: HOST, code: "EAI_AGAIN", retryable: true })
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 30_000)
 })
