@@ -4,10 +4,17 @@
  *
  * - Every call has a timeout (FM-06): while the table restarts, callers wait at most `callTimeout` and then
  *   fail with `RegistryTimeout`, never block; `unregister` does not wait at all.
- * - A restart does not lose routes that can be rebuilt: owners add a `source` (ServerTier and TransportTier
- *   list their live children), and each new incarnation of the table loads every source (each bounded by
- *   `callTimeout`) before it answers. Routes registered without a source die with the incarnation, as they
- *   would with gproc; their owners find out at their next lookup.
+ * - A crash of the table (its member, or the whole tier) loses no live route (FM-39). The table is a cache;
+ *   the source of truth outlives it: owners add a `source` of routes (ServerTier and TransportTier list the
+ *   children their supervisors run now: servers, connections, listeners), and each new incarnation loads
+ *   every source, concurrently and each bounded by `callTimeout` (one that does not answer is skipped),
+ *   before it answers anyone. So after a restart every live route resolves again.
+ * - Dead routes stay dead: an owner that ends while the table is down unregisters as usual; its removal is
+ *   remembered (a tombstone per key, cleared when the new table is published) and applied to the rebuilt
+ *   table, even if a source listed the route in the moment before its owner ended. A `register` of the same
+ *   key afterwards (an owner that came back) cancels the tombstone.
+ * - Routes registered without a source die with the incarnation, as they would with gproc; their owners find
+ *   out at their next lookup.
  * - The health check looks the table up every `healthInterval` and keeps `healthy` for readiness.
  *
  * @since 0.1.0
@@ -20,6 +27,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import type { Supervisor } from "@effect-mcp/faults"
 import * as Member from "./internal/member.ts"
 
 /** A route: a key (`session/<id>`, `server/<id>`, `transport/<id>`) and where it leads. @since 0.1.0 @category models */
@@ -51,8 +59,9 @@ export interface Options {
 export interface Shape {
   readonly register: (route: Route) => Effect.Effect<void, RegistryTimeout>
   /**
-   * Removes a route at once, without waiting: while the table restarts there is nothing to remove, since the
-   * rebuild only loads what sources still list (so owners can unregister in finalizers, never blocking).
+   * Removes a route at once, without waiting (owners unregister in finalizers, never blocking): `true` when it
+   * was in the table. While the table restarts the removal is remembered and applied to the rebuilt table
+   * (`false` then), so a route whose owner ended meanwhile is not brought back by a source (FM-39).
    */
   readonly unregister: (key: string) => Effect.Effect<boolean>
   readonly lookup: (key: string) => Effect.Effect<Option.Option<string>, RegistryTimeout>
@@ -86,6 +95,10 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
     const table = yield* Member.makeCell<Map<string, string>>()
     const sources = new Map<string, Effect.Effect<ReadonlyArray<Route>>>()
     const healthy = yield* SubscriptionRef.make(false)
+    // the published table (set and cleared in the same step as the tombstones are applied), and the keys
+    // unregistered while there was none: at most one entry per key, cleared at every publication
+    let live: Map<string, string> | undefined
+    const tombstones = new Set<string>()
 
     const withTable = <A>(operation: string, f: (routes: Map<string, string>) => A): Effect.Effect<A, RegistryTimeout> =>
       Effect.flatMap(table.await(callTimeout), (found) =>
@@ -98,20 +111,44 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
           onSome: (routes) => Effect.sync(() => f(routes))
         }))
 
+    /** Loads every source at once, each bounded by the call timeout; a source that does not answer is skipped. */
     const rebuild = Effect.gen(function*() {
       const routes = new Map<string, string>()
-      for (const [name, source] of sources) {
-        const found = yield* Effect.timeoutOption(Effect.exit(source), callTimeout)
+      const loaded = yield* Effect.forEach([...sources], ([name, source]) =>
+        Effect.timeoutOption(Effect.exit(source), callTimeout).pipe(Effect.map((found) => ({ name, found }))), { concurrency: "unbounded" })
+      for (const { found, name } of loaded) {
         if (Option.isNone(found) || found.value._tag === "Failure") {
-          yield* Effect.logWarning(`registry: source ${name} did not answer; its routes are not rebuilt`).pipe(Effect.annotateLogs({ mode: "FM-06" }))
+          yield* Effect.logWarning(`registry: source ${name} did not answer; its routes are not rebuilt`).pipe(Effect.annotateLogs({ mode: "FM-39" }))
           continue
         }
         for (const route of found.value.value) routes.set(route.key, route.target)
       }
-      yield* Metric.update(routesGauge, routes.size)
-      yield* Effect.logDebug(`registry: table rebuilt with ${routes.size} routes from ${sources.size} sources`)
       return routes
     })
+
+    /** Applies the removals made while the table was down and publishes it, in one step (no unregister in between). */
+    const publish = (routes: Map<string, string>) =>
+      Effect.suspend(() => {
+        const dropped = [...tombstones].filter((key) => routes.delete(key)).length
+        tombstones.clear()
+        live = routes
+        return Effect.andThen(table.set(routes), Effect.andThen(
+          Metric.update(routesGauge, routes.size),
+          Effect.logDebug(`registry: table rebuilt with ${routes.size} routes from ${sources.size} sources (${dropped} ended meanwhile)`)
+        ))
+      })
+
+    /** The table's member: rebuilds and publishes the table, and takes it down when its incarnation ends. */
+    const holder: Supervisor.ChildSpec<unknown> = {
+      id: "routes",
+      restart: "permanent",
+      shutdown: 1_000,
+      start: Effect.scoped(Effect.gen(function*() {
+        yield* Effect.addFinalizer(() => Effect.andThen(Effect.sync(() => void (live = undefined)), table.clear))
+        yield* publish(yield* rebuild)
+        return yield* Effect.never
+      }))
+    }
 
     const lookup = Effect.fn("Registry.lookup")(function*(key: string) {
       return yield* withTable("lookup", (routes) => Option.fromUndefinedOr(routes.get(key)))
@@ -125,14 +162,18 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
 
     const service: Shape = {
       register: Effect.fn("Registry.register")(function*(route: Route) {
+        tombstones.delete(route.key) // the owner is back: a removal made while the table was down no longer holds
         const size = yield* withTable("register", (routes) => routes.set(route.key, route.target).size)
         yield* Metric.update(routesGauge, size)
       }),
       unregister: Effect.fn("Registry.unregister")(function*(key: string) {
-        const routes = yield* table.current
-        if (Option.isNone(routes)) return false
-        const removed = routes.value.delete(key)
-        yield* Metric.update(routesGauge, routes.value.size)
+        const routes = live
+        if (routes === undefined) {
+          tombstones.add(key)
+          return false
+        }
+        const removed = routes.delete(key)
+        yield* Metric.update(routesGauge, routes.size)
         return removed
       }),
       lookup,
@@ -144,7 +185,7 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
     return {
       service,
       members: [
-        Member.holder("routes", table, rebuild),
+        holder,
         // a stopped health check reports nothing healthy
         { ...health, start: Effect.ensuring(health.start, SubscriptionRef.set(healthy, false)) }
       ]

@@ -262,7 +262,9 @@ export interface ServerTierShape extends Tier {
   /**
    * A listener's `handle` that serves each connection as a server of this tier (`conn/<n>`): it returns when
    * the server ends, the connection is closed whenever the server ends (a crash, a tier restart), and a
-   * connection arriving while the tier is unavailable is closed at once. For the `handle` of
+   * connection arriving while the tier is unavailable is closed at once. When the listener ends (it crashed,
+   * its tier restarted, it was stopped) every connection is closed at once, concurrently, and then its server
+   * is stopped: nothing of a dead listener stays open (FM-09). For the `handle` of
    * `StreamableHttpServer.serve`, `TcpTransport.serve` and `WebSocketTransport.serve`.
    */
   readonly handler: <R>(
@@ -312,7 +314,17 @@ export class ServerTier extends Context.Service<ServerTier, ServerTierShape>()("
               return yield* transport.close
             }
             yield* Deferred.await(ended).pipe(
-              Effect.onInterrupt(() => Effect.ignore(Effect.flatMap(tier.supervisor, Option.match({ onNone: () => Effect.void, onSome: (s) => s.terminateChild(id) }))))
+              // the listener is ending (a crash, a restart, a stop; FM-09): every connection's handle is
+              // interrupted at once, so each closes its own transport first, concurrently (each bounded by its
+              // transport's close timeout), and only then stops its server. Stopping the servers first would
+              // close the connections one at a time (the supervisor stops one child at a time), one close
+              // timeout per connection whose peer does not close its side, holding the listener's restart.
+              Effect.onInterrupt(() =>
+                Effect.andThen(
+                  transport.close,
+                  Effect.ignore(Effect.flatMap(tier.supervisor, Option.match({ onNone: () => Effect.void, onSome: (s) => s.terminateChild(id) })))
+                )
+              )
             )
           })
       }
