@@ -180,11 +180,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Supervisor cleanup",
     gap: "No explicit connection drain",
     mitigationWanted: "Release every connection's resources when its owner crashes (scoped resources, explicit drain).",
-    mitigation: "Partly built: each connection's engine, handlers and pending requests live in one Scope; closing it (crash or not) interrupts handlers and fails every pending request. Planned: socket transports and the tier supervisors.",
-    status: "partial",
+    mitigation: "Each connection's engine, handlers and pending requests live in one Scope; closing it, crash or not, interrupts the handlers and fails every pending request with ConnectionClosed. Socket listeners serve their accepted connections in fibers under the listener's scope: when a listener ends (crashed, its tier restarted, or stopped) all its connections close at once, then their tier-3 servers stop; in-flight requests fail typed at once, no socket stays open, and the listener listens again on its port after its backoff. A stdio server exits on stdin EOF, so a client killed with SIGKILL leaves no orphan.",
+    status: "mitigated",
     errors: ["ConnectionClosed"],
-    location: ["packages/core/src/Protocol.ts"],
-    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "closing the connection fails every pending request at once with ConnectionClosed" }]
+    location: ["packages/core/src/Protocol.ts", "packages/transports/src/TcpTransport.ts", "packages/transports/src/WebSocketTransport.ts", "packages/transports/src/StdioServerTransport.ts", "packages/runtime/src/Tiers.ts"],
+    tests: [{ file: "packages/core/test/Protocol.test.ts", name: "closing the connection fails every pending request at once with ConnectionClosed" }, { file: "packages/runtime/test/ConnectionLeak.test.ts", name: "FM-09 tcp: a crash of the listener closes every accepted connection (no socket left open), fails in-flight requests with ConnectionClosed, and the listener listens again on its port" }, { file: "packages/runtime/test/ConnectionLeak.test.ts", name: "FM-09 websocket: a crash of the whole transport tier closes every accepted connection (no socket left open), fails in-flight requests with ConnectionClosed, and the listener listens again on its port" }, { file: "packages/runtime/test/ConnectionLeak.test.ts", name: "FM-09 stdio: a server whose parent is killed with SIGKILL exits by itself on stdin EOF within seconds" }]
   }),
   row(10, "Duplicate message delivery (retries)", "Data", 6, 5, 8, 240, "HIGH", {
     documentedMitigation: "Request ID correlation",
@@ -270,11 +270,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "OAuth timeout config",
     gap: "No fallback auth",
     mitigationWanted: "Implement auth result caching (5 min TTL). Add circuit breaker for auth service. Implement fallback auth (basic auth, certs).",
-    mitigation: "Planned: Auth calls with timeouts and a breaker; typed auth errors.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Every exchange with an authorization endpoint (protected resource metadata, server metadata, registration, token, enterprise identity provider) has a timeout (requestTimeout, default 10 s: AuthServerTimeout) and goes through a circuit breaker per authorization server (keyed by issuer; 3 failures in a row open it for 30 s; timeouts, unreachable endpoints and HTTP 5xx count); an open circuit fails at once with AuthServerUnavailable and retryAfterMs. Results are cached: discovery documents for 5 minutes (a 401 for a held token re-reads the resource metadata), and the access token itself, which is used without contacting the authorization server while it is valid and kept in use when a refresh fails because the server is slow or down; once expired, the refresh reports the FM-18 error and keeps the refresh token. The fallback is the cached token: MCP authorization is OAuth 2.1, so falling back to another scheme (basic auth, client certificates) is not something a client may choose; a server that accepts them says so in its own metadata.",
+    status: "mitigated",
+    errors: ["AuthServerTimeout", "AuthServerUnavailable", "EndpointUnreachable"],
+    location: ["packages/client/src/OAuthClient.ts", "packages/faults/src/CircuitBreaker.ts"],
+    tests: [{ file: "packages/client/test/AuthFaults.test.ts", name: "a token endpoint that hangs fails with AuthServerTimeout exactly at the configured timeout" }, { file: "packages/client/test/AuthFaults.test.ts", name: "repeated timeouts open the breaker: calls fail fast with AuthServerUnavailable and retryAfterMs; a probe after the open time closes it" }, { file: "packages/client/test/AuthFaults.test.ts", name: "while the server hangs a held token keeps being used; once it has expired the refresh reports AuthServerTimeout" }, { file: "packages/client/test/AuthFaults.test.ts", name: "discovery documents are reused for the TTL (5 minutes) and fetched again after it; a 401 for a held token re-reads the resource metadata" }]
   }),
   row(19, "Monitoring system down", "Process", 6, 2, 9, 108, "MEDIUM", {
     documentedMitigation: "health_monitor module",
@@ -370,11 +370,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "gun DNS support",
     gap: "No DNS failover",
     mitigationWanted: "Implement DNS caching with TTL awareness. Add secondary DNS server support. Cache previous successful IPs (use on DNS failure).",
-    mitigation: "Planned: Connection errors are typed and retried with backoff.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "Every client transport (TCP, WebSocket, Streamable HTTP) reports a host name that does not resolve as HostUnresolved, naming the host, port and resolver code (retryable for EAI_AGAIN), apart from refused connections (TransportFailure, FM-40); ReconnectingTransport retries it with full-jitter backoff (Disconnected with the reason and retryInMs) and reconnects once the name resolves. HostResolver.cachingLookup, a drop-in lookup for all of them, caches resolved names for a TTL and, when the resolver then fails, answers with the last good addresses for up to maxStale (stale-if-error). A second DNS server is the resolver's business (resolv.conf); the lookup option is where a custom one plugs in.",
+    status: "mitigated",
+    errors: ["HostUnresolved"],
+    location: ["packages/core/src/Transport.ts", "packages/transports/src/HostResolver.ts", "packages/transports/src/TcpTransport.ts", "packages/transports/src/WebSocketTransport.ts", "packages/transports/src/StreamableHttpClient.ts", "packages/transports/src/ReconnectingTransport.ts"],
+    tests: [{ file: "packages/transports/test/Dns.test.ts", name: "a name under .invalid: the TCP and WebSocket clients fail with HostUnresolved naming the host" }, { file: "packages/transports/test/Dns.test.ts", name: "EAI_AGAIN from the resolver is a retryable HostUnresolved; ENOTFOUND is not retryable" }, { file: "packages/transports/test/Dns.test.ts", name: "tcp: a name that never resolves: after maxAttempts the transport closes with the FM-28 reason (no crash)" }, { file: "packages/transports/test/Dns.test.ts", name: "the last good addresses answer while the resolver fails, within maxStale; after it, or for a name never resolved, the failure stands" }, { file: "packages/transports/test/Dns.test.ts", name: "a TCP client and a Streamable HTTP client reconnect through a resolver outage with cachingLookup; without it the HTTP send fails with HostUnresolved" }]
   }),
   row(29, "TLS handshake failure", "Network", 8, 2, 7, 112, "MEDIUM", {
     documentedMitigation: "gun/ranch TLS",
@@ -480,11 +480,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "gproc replication",
     gap: "No witness node",
     mitigationWanted: "Add witness node (3-node minimum for quorum). Implement local cache of registry entries. Add replication to standby node.",
-    mitigation: "Planned: Registry state is rebuilt from live connections on restart.",
-    status: "planned",
-    errors: [],
-    location: [],
-    tests: []
+    mitigation: "The routing table (tier 1) is a cache that every new incarnation rebuilds from sources of truth that outlive it — the server and transport tiers' supervisors, which list the servers, connections and listeners running now — each source bounded by the call timeout, before answering anyone: after a crash of the table or of its whole tier every live route resolves again. Removals made while the table is down are remembered per key and applied to the rebuilt table (a route whose owner ended meanwhile stays dead); an owner that registers again cancels its removal. Calls made during the restart wait at most the call timeout, then fail with RegistryTimeout. One process is one node: there is no registry partition to heal across nodes (docs/deployment.md).",
+    status: "mitigated",
+    errors: ["RegistryTimeout"],
+    location: ["packages/runtime/src/Registry.ts", "packages/runtime/src/Tiers.ts"],
+    tests: [{ file: "packages/runtime/test/Registry.test.ts", name: "FM-39 a crashed registry tier is rebuilt from what runs: every live route resolves again, dead ones do not; lookups meanwhile fail typed at the call timeout or are answered" }, { file: "packages/runtime/test/Registry.test.ts", name: "FM-39 a route whose owner ends while the table is rebuilding stays dead, even if its source listed it a moment before; an owner that comes back is routed again" }]
   }),
   row(40, "Transport process crash", "Process", 8, 4, 6, 192, "MEDIUM", {
     documentedMitigation: "Transport supervisor",
@@ -520,11 +520,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "erlang:start_timer",
     gap: "No recovery automation",
     mitigationWanted: "Add timer restart mechanism.",
-    mitigation: "Planned: Timers are Effect Clock and Schedule (fiber-based, TestClock-testable), never raw setTimeout.",
-    status: "planned",
+    mitigation: "Timers are Effect fibers on the Clock and Schedule (the TestClock drives them in tests). Every periodic one is a permanent supervised member — registry health check, session sweeper, task reaper, event-store and run-once janitors, resource sampler, health monitor: one that dies, or whose tick fails, restarts alone after its tier's backoff and fires again on schedule; ticks that keep failing exhaust only their own tier, and tier 5 replaces itself after its cooldown. A source scan fails on any setTimeout, setInterval, setImmediate or node:timers use in packages/*/src that is not on an exact allow-list with its reason.",
+    status: "mitigated",
     errors: [],
-    location: [],
-    tests: []
+    location: ["packages/runtime/src/internal/member.ts", "packages/runtime/src/Tiers.ts", "test/no-raw-timers.test.ts"],
+    tests: [{ file: "packages/runtime/test/Timers.test.ts", name: "FM-43 a tick that fails does not stop future ticks: a failed reading crashes the sampler, which restarts and samples on schedule" }, { file: "packages/runtime/test/Timers.test.ts", name: "FM-43 the session sweeper, killed, restarts after 50 ms and still expires idle sessions on its schedule" }, { file: "test/no-raw-timers.test.ts", name: "FM-43 no raw timers in packages/*/src: every setTimeout, setInterval and setImmediate is on the allow-list, with its reason" }]
   }),
   row(44, "Monitoring process crash", "Process", 6, 3, 8, 144, "MEDIUM", {
     documentedMitigation: "health_monitor supervisor",
