@@ -220,11 +220,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Registry nodes separate",
     gap: "No split-brain detection",
     mitigationWanted: "Implement witness node for quorum (3-node minimum). Add timestamp-based conflict resolution. Implement read-your-writes consistency.",
-    mitigation: "Partly built: the 2026-07-28 era is stateless (each request carries its version, capabilities and signed requestState; no session to split), stateful sessions expire when idle and a client re-initializes on 404 rather than acting on stale state; under a one-way partition every call still ends answered or with a typed error (property-tested). Planned: documented ownership of any state shared across nodes.",
-    status: "partial",
+    mitigation: "Split-brain is designed out: no state is replicated between nodes, every piece of state has exactly one owner (docs/deployment.md lists them), so a partition makes state unreachable but never lets two copies diverge — the CP choice. The 2026-07-28 era is stateless (each request carries its version, capabilities and HMAC-sealed requestState, valid on any node sharing the secret); a 2025-era request that reaches a node not owning its session gets 404 and the client initializes again rather than acting on stale state; tasks and keyed-call outcomes are answered only by their owner (elsewhere: not found, typed). Under a one-way partition every call still ends answered or with a typed error (property-tested). Quorum and witness nodes belong to a replicated registry, which effect-mcp deliberately does not have.",
+    status: "mitigated",
     errors: [],
-    location: ["packages/transports/src/StreamableHttpServer.ts", "packages/server/src/McpServer.ts"],
-    tests: [{ file: "packages/transports/test/StreamableHttp.test.ts", name: "sessions: minted ids, 404 for unknown, DELETE ends one, idle ones expire and are freed" }, { file: "test/fault-modes.test.ts", name: "FM-13 one-way network partition: every call answered or a typed error, no duplicate side effect, nothing left behind" }]
+    location: ["packages/transports/src/StreamableHttpServer.ts", "packages/transports/src/StreamableHttpClient.ts", "packages/server/src/McpServer.ts", "docs/deployment.md"],
+    tests: [{ file: "packages/transports/test/StreamableHttp.test.ts", name: "sessions: minted ids, 404 for unknown, DELETE ends one, idle ones expire and are freed" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "the client re-initializes when its session expires (404) and carries on" }, { file: "test/fault-modes.test.ts", name: "FM-13 one-way network partition: every call answered or a typed error, no duplicate side effect, nothing left behind" }]
   }),
   row(14, "Circuit breaker stuck open", "Cascading", 8, 3, 9, 216, "HIGH", {
     documentedMitigation: "gun library retry logic",
