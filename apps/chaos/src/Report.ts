@@ -203,7 +203,7 @@ const kinds = (rows: ReadonlyArray<Row>, prefix: string) => {
 const signatures: ReadonlyArray<Signature> = [
   {
     seen: (_, goals) => goals.find((g) => g.name.startsWith("McpClient.defaultRetry") && !g.ok)?.detail,
-    cause: "`McpClient.defaultRetry` never stops: `Schedule.min([exponential…upTo(5), spaced(5 s)])` recurs while *either* schedule does, and `spaced` always does (packages/client/src/McpClient.ts). A call retried with it against a server that never answers never ends."
+    cause: "A regression of the fix to `McpClient.defaultRetry` (packages/client/src/McpClient.ts): it must stop after 5 retries (`exponential…upTo(5)`, delays capped); a schedule that recurs while *any* part does never ends."
   },
   {
     seen: (rows) => {
@@ -212,33 +212,33 @@ const signatures: ReadonlyArray<Signature> = [
         ? undefined
         : `${hits.reduce((n, r) => n + r.duplicated - r.duplicatedAcrossRestarts, 0)} keys in ${hits.map((r) => `${r.scenario} / ${r.transport}`).join("; ")}`
     },
-    cause: "Keyed calls charged twice by one server process: when the first run of a keyed call is interrupted (its connection dropped, its HTTP request closed, or the client's attempt timed out and sent notifications/cancelled) the idempotency record is deleted, so the retry runs the tool again, though the side effect may already have happened (packages/server/src/McpServer.ts, `once`: \"an interrupted first attempt does not pin an outcome\")."
+    cause: "A regression: keyed calls must run once per key in one server process. The first run of a keyed call runs detached from its caller (packages/server/src/McpServer.ts `once`), so a cancel, an attempt timeout or a dropped connection cannot make the retry run it again; `ReconnectingTransport` never re-sends a request its caller cancelled and re-sends keyed ones only within `resendWithin`. Check those two places first."
   },
   {
     seen: (rows) => {
       const hits = rows.filter((r) => r.duplicatedAcrossRestarts > 0)
       return hits.length === 0 ? undefined : `${hits.reduce((n, r) => n + r.duplicatedAcrossRestarts, 0)} keys in ${hits.map((r) => `${r.scenario} / ${r.transport}`).join("; ")}`
     },
-    cause: "Keyed calls charged once by a server that was then killed and once more by its successor: the idempotency records live in the server's memory (packages/server/src/McpServer.ts `outcomes`), and `McpServer` takes no store that would outlive the process."
+    cause: "A regression: keyed calls must run once across a kill -9. The chaos server keeps its idempotency journal next to its ledger (`--idempotency-journal`, default LEDGER.journal; packages/server/src/IdempotencyStore.ts `layerFile`), fsynced before the tool runs; a restarted server that does not load it (a changed path, `--idempotency-journal off`) runs keys again."
   },
   {
     seen: (rows) => kinds(rows, "RemoteError -32600 \"Invalid Request: a request with this id"),
-    cause: "A request arrived twice with the same id while the first was in flight (a duplicated frame; or `ReconnectingTransport` sending, on a new connection, a request that was already sent on it: requests sent between `current = transport` and the resend loop are in `pending` too, packages/transports/src/ReconnectingTransport.ts `session`), and the refusal of the copy carried the original's id (packages/core/src/Protocol.ts admission), so the client took it as the answer: the call failed, not retried, though the tool ran."
+    cause: "A regression: a request sent twice on one connection. `ReconnectingTransport` sends nothing on a new connection before its session is back, then re-sends what is pending once (packages/transports/src/ReconnectingTransport.ts `session`); the engine answers a duplicate in-flight id with id null (packages/core/src/Protocol.ts admission), never under the original's id."
   },
   {
     seen: (rows) => kinds(rows, "RemoteError -32603 \"The response was larger than"),
-    cause: "A Streamable HTTP response cut by the network is reported as -32603 \"larger than … or was cut\" (packages/transports/src/StreamableHttpClient.ts `readAll` → `failOpen(…, InternalError, …)`), which `McpClient.isTransient` does not retry: the call fails though the tool may have run."
+    cause: "A regression: a Streamable HTTP response cut by the network must fail with retryable -32000 (data.mode FM-07), not -32603 (packages/transports/src/StreamableHttpClient.ts `readAll`, the SSE reader)."
   },
   {
     seen: (rows) => kinds(rows, "RemoteError -32600 \"Bad Request: Mcp-Session-Id") ?? kinds(rows, "RemoteError -32001"),
-    cause: "After the HTTP server restarted, requests sent while `StreamableHttpClient` re-initializes its session go out without a session id (400 → -32600) or with the dead one (404 → -32001) and fail, instead of waiting for the new session (packages/transports/src/StreamableHttpClient.ts `reinitialize` sets `sessionId = undefined` while other POSTs are in flight)."
+    cause: "A regression: while `StreamableHttpClient` re-initializes a lost session, other messages wait for that one handshake and go out with the new session id (packages/transports/src/StreamableHttpClient.ts `reinitialize`)."
   },
   {
     seen: (rows) => {
       const hits = rows.filter((r) => r.lost > 0)
       return hits.length === 0 ? undefined : `${hits.reduce((n, r) => n + r.lost, 0)} lost in ${hits.map((r) => `${r.scenario} / ${r.transport}`).join("; ")}`
     },
-    cause: "Calls with no outcome at all. Where the peer stopped reading: `Protocol.request` sends before it starts the request's timeout (packages/core/src/Protocol.ts), and the stdio client's writer waits for `drain` with no stall timeout (packages/transports/src/StdioClientTransport.ts `Writer.make(child.stdin!, …)` without `stallTimeout`), so a call whose frame cannot be written waits forever, whatever its timeout."
+    cause: "Calls with no outcome at all. A call's timeout covers its send (packages/core/src/Protocol.ts `sendAndAwait`) and the stdio client fails a child that stops reading after `stallTimeout` (packages/transports/src/StdioClientTransport.ts): a regression in either leaves a call whose frame cannot be written waiting forever."
   },
   {
     seen: (rows) => {
@@ -249,14 +249,14 @@ const signatures: ReadonlyArray<Signature> = [
         ? undefined
         : hits.map((r) => `${r.scenario} / ${r.transport}: ${r.recoveryMs !== undefined && Number.isFinite(r.recoveryMs) ? `${Math.round(r.recoveryMs)} ms` : "not back within the wait"}`).join("; ")
     },
-    cause: "A client came back long after the network did (or not within the wait). For stateful (2025-11-25) clients over TCP: `ReconnectingTransport` replays `initialize` on each new connection and waits up to 30 s for its answer without watching the connection; a connection that is accepted and then dies (a black hole, a reset during the replay) leaves it waiting the full 30 s before it reconnects (packages/transports/src/ReconnectingTransport.ts `session`, `Deferred.await(answered).pipe(Effect.timeoutOption(30 s))`)."
+    cause: "A client came back long after the network did (or not within the wait). `ReconnectingTransport` bounds the replayed handshake by `handshakeTimeout` and abandons it at once when its connection dies (packages/transports/src/ReconnectingTransport.ts `session`); look there first, then at the backoff cap."
   },
   {
     seen: (rows) => {
       const hits = rows.filter((r) => r.scenario.startsWith("duplicated frames") && r.transport === "http" && r.p99Ms >= 4_000)
       return hits.length === 0 ? undefined : hits.map((r) => `p99 ${Math.round(r.p99Ms)} ms`).join("; ")
     },
-    cause: "A POST replayed into a 2025-11-25 session while the original is in flight takes over the original's response: the server maps request ids to response streams and the copy overwrites the entry (packages/transports/src/StreamableHttpServer.ts, `session.requestStreams.set(id, stream)`), so the original POST never gets its answer and fails when the client's `responseTimeout` (5 s here, 60 s by default) runs out; the retry is answered from the idempotency record."
+    cause: "A regression: a duplicated POST of a request in flight in a 2025-11-25 session must get 409 with the duplicate error and leave the original's response alone (packages/transports/src/StreamableHttpServer.ts, the in-flight check before `requestStreams.set`)."
   },
   {
     seen: (rows) => {
