@@ -17,7 +17,7 @@ import * as Stdio from "effect/Stdio"
 import * as Stream from "effect/Stream"
 import type { Transport } from "@effect-mcp/core"
 import type { McpServer } from "@effect-mcp/server"
-import { Health, ResourceMonitor, Runtime, Tiers } from "@effect-mcp/runtime"
+import { Health, HttpState, ResourceMonitor, Runtime, Telemetry, Tiers } from "@effect-mcp/runtime"
 import { StdioServerTransport, StreamableHttpServer, TcpTransport, WebSocketTransport } from "@effect-mcp/transports"
 import type * as Scope from "effect/Scope"
 import { render } from "./Render.ts"
@@ -46,6 +46,9 @@ const usage = (): string => {
     "                       per frame: {\"ok\":true,\"kind\":...} or {\"ok\":false,\"error\":{...,\"mode\":\"FM-xx\"},...}",
     "  --max-frame-bytes N  largest frame accepted (default 4194304, or MCP_MAX_FRAME_BYTES)",
     "  --batch              (with --decode) accept JSON-RPC batches (as MCP 2025-03-26 does)",
+    "",
+    "  With OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318) the network transports also export their",
+    "  spans and metrics over OTLP/HTTP; see docs/observability.md for the other OTEL_* variables.",
     "",
     "example:",
     "  printf '%s\\n' '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}' '{\"jsonrpc\":\"2.0\",' | pnpm -s sample --decode",
@@ -93,7 +96,9 @@ const portOf = (args: ReadonlyArray<string>, fallback: number) => {
 /**
  * A network listener under the supervision tiers: the listener is a tier-4 transport (restarted with backoff if
  * it crashes), each connection a tier-3 server (a crash ends that connection only), with the resource monitor
- * shedding load and, on HTTP, /health, /ready and /metrics next to /mcp. Returns when the runtime stops.
+ * shedding load and, on HTTP, /health, /ready and /metrics next to /mcp. With `OTEL_EXPORTER_OTLP_ENDPOINT`
+ * (or the per-signal endpoints) set, spans and metrics are also exported over OTLP/HTTP (docs/observability.md);
+ * without, nothing changes. Returns when the runtime stops.
  */
 const supervised = <E>(
   name: string,
@@ -101,7 +106,7 @@ const supervised = <E>(
     server: McpServer.McpServer<never>,
     handle: (transport: Transport.Transport) => Effect.Effect<void>,
     observability: { readonly routes: StreamableHttpServer.Options["routes"]; readonly admit: StreamableHttpServer.Options["admit"] }
-  ) => Effect.Effect<string, E, Scope.Scope | JsonRpcCodec.JsonRpcCodec>
+  ) => Effect.Effect<string, E, Scope.Scope | JsonRpcCodec.JsonRpcCodec | Tiers.Infrastructure>
 ) =>
   Effect.gen(function*() {
     const runtime = yield* Runtime.Runtime
@@ -109,15 +114,21 @@ const supervised = <E>(
     const servers = yield* Tiers.ServerTier
     const health = yield* Health.Health
     const monitor = yield* ResourceMonitor.ResourceMonitor
+    const telemetry = yield* Telemetry.Telemetry
     const server = yield* SampleServer.make
     const routes = yield* health.routes()
+    const exported = Object.entries(telemetry.enabled).filter(([, on]) => on).map(([signal]) => signal)
+    if (exported.length > 0) yield* Effect.logInfo(`OTLP export: ${exported.join(" and ")} (see docs/observability.md)`)
     yield* transports.startTransport(name, Effect.scoped(Effect.gen(function*() {
       const where = yield* listen(server, servers.handler(server.serve), { routes, admit: monitor.admit })
       yield* Effect.logInfo(`effect-mcp sample server: ${where} (Ctrl-C to stop)`)
       return yield* Effect.never
     })))
     return yield* runtime.await
-  }).pipe(Effect.provide(Runtime.Runtime.layerConfig))
+  }).pipe(
+    // telemetry below the runtime: the tiers' own spans (Health.readiness, ...) are exported too
+    Effect.provide(Runtime.Runtime.layerConfig.pipe(Layer.provideMerge(Telemetry.Telemetry.layerConfig)))
+  )
 
 /** The sample MCP server: on stdio it returns when stdin closes; on the network it runs until stopped. */
 const serve = Effect.gen(function*() {
@@ -149,7 +160,10 @@ const serve = Effect.gen(function*() {
     }
     return yield* supervised("http", (server, handle, { admit, routes }) =>
       Effect.gen(function*() {
+        // sessions and SSE event stores live in tier 2 (SessionManager, EventStore): /metrics' mcp_sessions is them
+        const state = yield* HttpState.options
         const listening = yield* StreamableHttpServer.serve({
+          ...state,
           port,
           host,
           response,

@@ -5,7 +5,9 @@
  * too (the least recently used goes first), and a store untouched for `idleTimeout` is dropped by the
  * janitor.
  *
- * The stores outlive their supervised member (the janitor): a crashed janitor loses no event.
+ * The stores outlive their supervised member (the janitor): a crashed janitor loses no event. `forSession`
+ * gives one session's store the transports' synchronous shape, which is what `StreamableHttpServer` writes
+ * to and replays from when its `eventStores` option comes from `HttpState`.
  *
  * @since 0.1.0
  */
@@ -39,6 +41,13 @@ export interface Shape {
   readonly drop: (sessionId: string) => Effect.Effect<void>
   /** Stores held now. */
   readonly sessions: Effect.Effect<number>
+  /**
+   * One session's store as the transports' synchronous `EventStore` (the `eventStores` option of
+   * `StreamableHttpServer`): `append` and `after` go through the table and count as use, `clear` drops the
+   * store, and `size`, `bytes` and `evicted` read it (zero once it is gone). A store that was dropped (LRU,
+   * janitor) is created again by the next `append`.
+   */
+  readonly forSession: (sessionId: string) => SessionEvents.EventStore
 }
 
 /**
@@ -67,20 +76,22 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
     const idleMs = Duration.toMillis(Member.duration(options.idleTimeout, "10 minutes"))
     // insertion order is recency order: a used store moves to the end
     const stores = new Map<string, Entry>()
+    // the synchronous view (`forSession`) reads the time of the clock the service was made with
+    const clock = yield* Clock.Clock
 
-    const use = (sessionId: string, create: boolean) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        let entry = stores.get(sessionId)
-        if (entry === undefined && !create) return undefined
-        if (entry === undefined) {
-          while (stores.size >= maxSessions) stores.delete(stores.keys().next().value!)
-          entry = { store: SessionEvents.make(options.perSession), lastUsed: now }
-        }
-        stores.delete(sessionId)
-        stores.set(sessionId, entry)
-        entry.lastUsed = now
-        return entry.store
-      })
+    const useAt = (sessionId: string, create: boolean, now: number): SessionEvents.EventStore | undefined => {
+      let entry = stores.get(sessionId)
+      if (entry === undefined && !create) return undefined
+      if (entry === undefined) {
+        while (stores.size >= maxSessions) stores.delete(stores.keys().next().value!)
+        entry = { store: SessionEvents.make(options.perSession), lastUsed: now }
+      }
+      stores.delete(sessionId)
+      stores.set(sessionId, entry)
+      entry.lastUsed = now
+      return entry.store
+    }
+    const use = (sessionId: string, create: boolean) => Effect.map(Clock.currentTimeMillis, (now) => useAt(sessionId, create, now))
 
     const sweep = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -88,11 +99,21 @@ export const make = (options: Options = {}): Effect.Effect<Member.Supervised<Sha
       yield* Metric.update(storesGauge, stores.size)
     })
 
+    const forSession = (sessionId: string): SessionEvents.EventStore => ({
+      append: (event) => useAt(sessionId, true, clock.currentTimeMillisUnsafe())!.append(event),
+      after: (streamId, seq) => useAt(sessionId, false, clock.currentTimeMillisUnsafe())?.after(streamId, seq) ?? [],
+      size: () => stores.get(sessionId)?.store.size() ?? 0,
+      bytes: () => stores.get(sessionId)?.store.bytes() ?? 0,
+      evicted: () => stores.get(sessionId)?.store.evicted() ?? 0,
+      clear: () => void stores.delete(sessionId)
+    })
+
     const service: Shape = {
       append: (sessionId, event) => Effect.map(use(sessionId, true), (store) => store!.append(event)),
       after: (sessionId, streamId, seq) => Effect.map(use(sessionId, false), (store) => store?.after(streamId, seq) ?? []),
       drop: (sessionId) => Effect.sync(() => void stores.delete(sessionId)),
-      sessions: Effect.sync(() => stores.size)
+      sessions: Effect.sync(() => stores.size),
+      forSession
     }
     return { service, members: [Member.periodic("janitor", Member.duration(options.sweepInterval, "1 minute"), sweep)] }
   })

@@ -27,6 +27,9 @@ export * as Subscriptions from "./Subscriptions.ts"
 /** Tier 2: the SSE resumption event stores of all sessions. @since 0.1.0 */
 export * as EventStore from "./EventStore.ts"
 
+/** Tier 2 as the Streamable HTTP server's state: its session table and event stores. @since 0.1.0 */
+export * as HttpState from "./HttpState.ts"
+
 /** Tier 2: run-once by key (idempotency). @since 0.1.0 */
 export * as DedupCache from "./DedupCache.ts"
 
@@ -44,3 +47,6 @@ export * as RecoveryManager from "./RecoveryManager.ts"
 
 /** Crash injection into supervised effects. @since 0.1.0 */
 export * as FaultInjection from "./FaultInjection.ts"
+
+/** Tier 5: OTLP export of traces and metrics, isolated from serving. @since 0.1.0 */
+export * as Telemetry from "./Telemetry.ts"

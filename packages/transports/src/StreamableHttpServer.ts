@@ -9,6 +9,10 @@
  *   resumes with `Last-Event-ID` (FM-13), also after the server ended a stream on purpose and sent `retry`
  *   (SEP-1699). DELETE ends a session; unknown, ended or expired sessions get 404. Idle sessions expire and
  *   all their state is freed; the number of sessions is capped and the least recently used one is evicted.
+ *   The session table (ids, activity, idle expiry, the cap) and the event stores are pluggable
+ *   (`sessionStore`, `eventStores`): by default they live in this server (`memorySessions`); the runtime's
+ *   `HttpState` puts them in its tier-2 `SessionManager` and `EventStore`. Each session's connection (the
+ *   handler's fiber, its response streams, its inbox) stays here.
  *   A POST of a request whose id is in flight in the session (duplicated by the network, or retried while the
  *   first runs) is answered 409 with the engine's duplicate error (`id: null`, `data.duplicateId`, FM-10) and
  *   never reaches the handler; the original POST keeps its response. A cancelled request is no longer in flight.
@@ -33,9 +37,12 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Transport } from "@effect-mcp/core"
@@ -58,14 +65,32 @@ export interface Options {
   readonly allowedOrigins?: ReadonlyArray<string> | "any"
   /** Largest request body in bytes, checked before reading (default: the codec's frame limit). */
   readonly maxBodyBytes?: number
-  /** Most sessions at once (default 1,000); past it the least recently used session is ended. */
+  /**
+   * Most sessions at once (default 1,000); past it a session never used after `initialize` is ended, else the
+   * least recently used. Unused with a `sessionStore` (the store has its own bound).
+   */
   readonly maxSessions?: number
-  /** A session with no request for this long ends and its state is freed (default 10 minutes). */
+  /**
+   * A session with no request for this long ends and its state is freed (default 10 minutes). Unused with a
+   * `sessionStore` (the store expires sessions).
+   */
   readonly sessionIdleTimeout?: Duration.Input
+  /**
+   * Where the session table lives: ids, activity, idle expiry and the bound (default: `memorySessions` with
+   * `maxSessions` and `sessionIdleTimeout`, in this server). E.g. the runtime's `HttpState`, for its tier-2
+   * `SessionManager`.
+   */
+  readonly sessionStore?: SessionStore
   /** Messages queued per session before the server answers 503 (default 256). */
   readonly sessionInbox?: number
   /** Bounds of each session's event store, or `false` for no resumption (default 1,000 events / 4 MiB). */
   readonly eventStore?: EventStore.Options | false
+  /**
+   * Where a session's SSE events are kept (default: a new `EventStore.make(eventStore)` per session, in this
+   * server). Called once per new session; `clear` is called when the session ends. Unused when `eventStore`
+   * is `false`. E.g. the runtime's `HttpState`.
+   */
+  readonly eventStores?: (sessionId: string) => EventStore.EventStore
   /** The SSE `retry` hint sent to clients, in milliseconds (default 1,000). */
   readonly retryMs?: number
   /** How requests are answered: lazily JSON or SSE (`auto`, the default), or always one of them. */
@@ -111,6 +136,126 @@ export interface HttpServer {
   /** Counters since start. */
   readonly stats: Effect.Effect<Stats>
 }
+
+/** Why a session store ended a session on its own. */
+export type SessionEndReason = "expired" | "evicted"
+
+/** A session the store ended on its own: the server ends its connection, and the id gets 404 from then on. */
+export interface EndedSession {
+  readonly id: string
+  readonly reason: SessionEndReason
+}
+
+/**
+ * The table of stateful sessions the server asks (the `sessionStore` option): which ids are open, their
+ * activity, idle expiry and the bound. The server mints the ids and keeps each session's connection itself; it
+ * calls these in order as things happen, and they should complete at once (the built-in stores are
+ * synchronous).
+ */
+export interface SessionStore {
+  /**
+   * Admits a new session (its `initialize` arrived). A failure refuses it: 503 with `Retry-After` and -32010
+   * (`data.retryAfterMs` from the error when it has one). To make room the store may end another session,
+   * and reports it on `ended`; a session not yet `touch`ed (never used) should go before one in use.
+   */
+  readonly open: (id: string) => Effect.Effect<void, unknown>
+  /**
+   * The client came back (a request or GET after the `initialize` answer): activity, and the session is in use.
+   * A failure means the store no longer has it: the server ends it and answers 404.
+   */
+  readonly touch: (id: string) => Effect.Effect<void, unknown>
+  /** Whether requests of the session are in flight: a busy session does not expire; its end counts as activity. */
+  readonly busy: (id: string, busy: boolean) => Effect.Effect<void>
+  /** The server ended the session (DELETE, the handler closed it, shutdown): the store forgets it. */
+  readonly close: (id: string) => Effect.Effect<void>
+  /** Sessions the store ends on its own (expired, evicted), from subscription on; ids the server does not hold are ignored. */
+  readonly ended: Stream.Stream<EndedSession>
+}
+
+/** Settings of the in-process session table. */
+export interface MemorySessionsOptions {
+  /** Most sessions at once (default 1,000). */
+  readonly maxSessions?: number
+  /** A session with no activity for this long expires (default 10 minutes). */
+  readonly idleTimeout?: Duration.Input
+}
+
+interface MemoryEntry {
+  lastActivity: number
+  /** The client came back after `initialize`. */
+  used: boolean
+  busy: boolean
+}
+
+/**
+ * The in-process session table, the server's default: idle sessions that are not busy expire (checked every
+ * quarter of the timeout, at most every 30 s); past `maxSessions` a new session evicts a session that was never
+ * used (the oldest), or else the least recently active one, so a flood of `initialize`s cannot push out the
+ * sessions in use. It lives in the scope (its sweeper is a fiber of it).
+ */
+export const memorySessions = (options: MemorySessionsOptions = {}): Effect.Effect<SessionStore, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const maxSessions = options.maxSessions ?? 1_000
+    const idleMs = Duration.toMillis(Duration.fromInputUnsafe(options.idleTimeout ?? Duration.minutes(10)))
+    const clock = yield* Clock.Clock
+    // insertion order is activity order: a used session moves to the end
+    const table = new Map<string, MemoryEntry>()
+    // each session ends once and the server takes each at once: bounded by the table
+    const ended = yield* PubSub.unbounded<EndedSession>()
+    yield* Effect.addFinalizer(() => PubSub.shutdown(ended))
+    const activity = (id: string, entry: MemoryEntry) => {
+      entry.lastActivity = clock.currentTimeMillisUnsafe()
+      table.delete(id)
+      table.set(id, entry)
+    }
+    const sweep = Effect.suspend(() => {
+      const at = clock.currentTimeMillisUnsafe()
+      const gone: Array<EndedSession> = []
+      for (const [id, entry] of table) {
+        if (!entry.busy && at - entry.lastActivity >= idleMs) gone.push({ id, reason: "expired" })
+      }
+      for (const e of gone) table.delete(e.id)
+      return PubSub.publishAll(ended, gone)
+    })
+    yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(Duration.millis(Math.max(10, Math.min(idleMs / 4, 30_000))))))
+    return {
+      open: (id) =>
+        Effect.suspend(() => {
+          const evicted: Array<EndedSession> = []
+          while (table.size >= maxSessions && table.size > 0) {
+            let oldest: string | undefined
+            for (const [key, entry] of table) {
+              if (!entry.used) {
+                oldest = key
+                break
+              }
+            }
+            oldest ??= table.keys().next().value!
+            table.delete(oldest)
+            evicted.push({ id: oldest, reason: "evicted" })
+          }
+          table.set(id, { lastActivity: clock.currentTimeMillisUnsafe(), used: false, busy: false })
+          return PubSub.publishAll(ended, evicted)
+        }),
+      touch: (id) =>
+        Effect.suspend(() => {
+          const entry = table.get(id)
+          if (entry === undefined) return Effect.fail(new Cause.NoSuchElementError(`no session ${id}`))
+          entry.used = true
+          activity(id, entry)
+          return Effect.void
+        }),
+      busy: (id, busy) =>
+        Effect.sync(() => {
+          const entry = table.get(id)
+          if (entry === undefined) return
+          entry.busy = busy
+          if (!busy) activity(id, entry)
+        }),
+      close: (id) => Effect.sync(() => void table.delete(id)),
+      ended: Stream.fromPubSub(ended)
+    } satisfies SessionStore
+  })
 
 /** What the server has done, for metrics and tests. */
 export interface Stats {
@@ -198,12 +343,11 @@ interface Session {
   readonly requestStreams: Map<JsonRpc.RequestId, ResponseStream>
   readonly standalone: ResponseStream
   readonly events: EventStore.EventStore | undefined
-  lastActivity: number
   protocolVersion: string | undefined
   initializeId: JsonRpc.RequestId | undefined
   ended: boolean
-  /** Whether the client came back after `initialize` (an unconfirmed session is evicted first). */
-  confirmed: boolean
+  /** What the store was last told: whether requests of the session are in flight. */
+  busy: boolean
   /** Legacy HTTP+SSE: every message goes to the GET stream. */
   readonly legacy: boolean
 }
@@ -220,8 +364,6 @@ export const serve = <E, R>(
     const codec = yield* JsonRpcCodec.JsonRpcCodec
     const context = yield* Effect.context<R | JsonRpcCodec.JsonRpcCodec>()
     const scope = yield* Effect.scope
-    const clock = yield* Clock.Clock
-    const now = () => clock.currentTimeMillisUnsafe()
     const host = options.host ?? "127.0.0.1"
     const path = options.path ?? "/mcp"
     const defaults = HttpGuard.defaults(host)
@@ -230,8 +372,6 @@ export const serve = <E, R>(
       allowedOrigins: options.allowedOrigins ?? defaults.allowedOrigins
     }
     const maxBodyBytes = options.maxBodyBytes ?? codec.maxFrameBytes
-    const maxSessions = options.maxSessions ?? 1_000
-    const idleMs = Duration.toMillis(Duration.fromInputUnsafe(options.sessionIdleTimeout ?? Duration.minutes(10)))
     const inboxSize = options.sessionInbox ?? 256
     const retryMs = options.retryMs ?? 1_000
     const responseMode = options.response ?? "auto"
@@ -259,6 +399,17 @@ export const serve = <E, R>(
     }
     const run = <A, E2>(effect: Effect.Effect<A, E2, R | JsonRpcCodec.JsonRpcCodec>) =>
       Effect.runFork(Effect.forkIn(Effect.provideContext(effect, context), scope))
+    const store = options.sessionStore ??
+      (yield* memorySessions({
+        ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
+        ...(options.sessionIdleTimeout === undefined ? {} : { idleTimeout: options.sessionIdleTimeout })
+      }))
+    const eventStoreOptions = options.eventStore
+    const eventStores = eventStoreOptions === false ? undefined : options.eventStores ?? (() => EventStore.make(eventStoreOptions))
+    /** Runs a store call from a callback (at once when it is synchronous, as the built-in stores are). */
+    const runStore = <A, E2>(effect: Effect.Effect<A, E2>, onExit?: (exit: Exit.Exit<A, E2>) => void) => {
+      Effect.runCallbackWith(context)(effect, onExit === undefined ? undefined : { onExit })
+    }
 
     // ---- responses ------------------------------------------------------------------------------------
 
@@ -410,6 +561,7 @@ export const serve = <E, R>(
         const stream = only ?? (id === null || session === undefined ? undefined : session.requestStreams.get(id))
         if (session !== undefined) {
           for (const m of answers) if (JsonRpc.isResponse(m) && m.id !== null) session.requestStreams.delete(m.id)
+          syncBusy(session)
         }
         if (stream !== undefined && Array.isArray(message) && stream.duplicates.length > 0) {
           const merged = codec.encode([...message, ...stream.duplicates.splice(0)] as unknown as JsonRpc.Batch)
@@ -446,8 +598,12 @@ export const serve = <E, R>(
 
     // ---- sessions -------------------------------------------------------------------------------------
 
-    const endSession = (session: Session, reason: string) => {
-      if (sessions.get(session.id) === session) sessions.delete(session.id)
+    /** Ends a session's connection; the store forgets it unless it ended it itself (`byStore`). */
+    const endSession = (session: Session, reason: string, byStore = false) => {
+      if (sessions.get(session.id) === session) {
+        sessions.delete(session.id)
+        if (!byStore) runStore(store.close(session.id))
+      }
       session.ended = true
       for (const stream of session.streams.values()) finishStream(stream)
       finishStream(session.standalone)
@@ -456,88 +612,98 @@ export const serve = <E, R>(
       Queue.failCauseUnsafe(session.inbox, Cause.fail(new Transport.ConnectionClosed({ reason })))
     }
 
-    const createSession = (isLegacy: boolean): Session | undefined => {
-      while (sessions.size >= maxSessions) {
-        // sessions that never made a second request go first (a flood of initializes cannot push out the
-        // sessions in use), then the least recently used (the map is kept in order of activity)
-        let oldest: Session | undefined
-        for (const session of sessions.values()) {
-          if (!session.confirmed) {
-            oldest = session
-            break
-          }
+    /** Tells the store when a session starts or stops having requests in flight (a busy session does not expire). */
+    const syncBusy = (session: Session) => {
+      const busy = session.requestStreams.size > 0
+      if (busy === session.busy || session.ended) return
+      session.busy = busy
+      runStore(store.busy(session.id, busy))
+    }
+
+    /** Opens a session in the store, then starts its connection; `refused` gets the store's error. */
+    const createSession = (isLegacy: boolean, opened: (session: Session) => void, refused: (error: unknown) => void) => {
+      const id = crypto.randomBytes(16).toString("hex")
+      runStore(store.open(id), (exit) => {
+        if (exit._tag === "Failure") return refused(Cause.squash(exit.cause))
+        const inbox = Effect.runSync(Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(inboxSize))
+        const session: Session = {
+          id,
+          inbox,
+          streams: new Map(),
+          requestStreams: new Map(),
+          standalone: undefined as unknown as ResponseStream,
+          events: eventStores?.(id),
+          protocolVersion: undefined,
+          initializeId: undefined,
+          ended: false,
+          busy: false,
+          legacy: isLegacy
         }
-        oldest ??= sessions.values().next().value
-        if (oldest === undefined) break
-        stats.sessionsEvicted++
-        endSession(oldest, "evicted: too many sessions")
-      }
-      const inbox = Effect.runSync(Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(inboxSize))
-      const session: Session = {
-        id: crypto.randomBytes(16).toString("hex"),
-        inbox,
-        streams: new Map(),
-        requestStreams: new Map(),
-        standalone: undefined as unknown as ResponseStream,
-        events: options.eventStore === false ? undefined : EventStore.make(options.eventStore),
-        lastActivity: now(),
-        protocolVersion: undefined,
-        initializeId: undefined,
-        ended: false,
-        confirmed: false,
-        legacy: isLegacy
-      }
-      ;(session as { standalone: ResponseStream }).standalone = newStream(undefined, session, { json: false, sse: true })
-      session.standalone.mode = "sse"
-      sessions.set(session.id, session)
-      stats.sessionsCreated++
-      const transport: Transport.Transport = {
-        incoming: Stream.fromQueue(inbox),
-        send: (message, sendOptions) => Effect.suspend(() => route(session, undefined, message, sendOptions)),
-        close: Effect.sync(() => {
-          if (!session.ended) endSession(session, "closed by the server")
-        }),
-        closeRequestStream: (id) =>
-          Effect.sync(() => {
-            const stream = session.requestStreams.get(id)
-            if (stream === undefined || stream.done || session.events === undefined || !stream.sse) return
-            // SEP-1699: end the response now; the client resumes with Last-Event-ID after `retry`
-            if (stream.mode !== "sse") startSse(stream)
-            const res = stream.res
-            stream.res = undefined
-            if (res !== undefined && !res.writableEnded) res.end(`retry: ${retryMs}\n\n`)
-          })
-      }
-      run(handle(transport).pipe(
-        Effect.ignoreCause,
-        Effect.ensuring(Effect.sync(() => {
-          if (!session.ended) endSession(session, "the connection ended")
-        }))
-      ))
-      return session
+        ;(session as { standalone: ResponseStream }).standalone = newStream(undefined, session, { json: false, sse: true })
+        session.standalone.mode = "sse"
+        sessions.set(session.id, session)
+        stats.sessionsCreated++
+        const transport: Transport.Transport = {
+          incoming: Stream.fromQueue(inbox),
+          send: (message, sendOptions) => Effect.suspend(() => route(session, undefined, message, sendOptions)),
+          close: Effect.sync(() => {
+            if (!session.ended) endSession(session, "closed by the server")
+          }),
+          closeRequestStream: (id) =>
+            Effect.sync(() => {
+              const stream = session.requestStreams.get(id)
+              if (stream === undefined || stream.done || session.events === undefined || !stream.sse) return
+              // SEP-1699: end the response now; the client resumes with Last-Event-ID after `retry`
+              if (stream.mode !== "sse") startSse(stream)
+              const res = stream.res
+              stream.res = undefined
+              if (res !== undefined && !res.writableEnded) res.end(`retry: ${retryMs}\n\n`)
+            })
+        }
+        run(handle(transport).pipe(
+          Effect.ignoreCause,
+          Effect.ensuring(Effect.sync(() => {
+            if (!session.ended) endSession(session, "the connection ended")
+          }))
+        ))
+        opened(session)
+      })
     }
 
-    const touch = (session: Session) => {
-      session.lastActivity = now()
-      if (session.initializeId === undefined) session.confirmed = true
-      sessions.delete(session.id)
-      sessions.set(session.id, session)
+    /** A 503 for a session the store refused (full). */
+    const refuseSession = (res: http.ServerResponse, id: JsonRpc.RequestId | null, error: unknown) => {
+      stats.rejectedOverloaded++
+      const hint = error as { readonly retryAfterMs?: unknown } | undefined
+      const retryAfterMs = typeof hint?.retryAfterMs === "number" ? hint.retryAfterMs : 1_000
+      reply(res, 503, failureText(id, ErrorCode.Overloaded, "Overloaded: no room for another session", { retryAfterMs }), {
+        "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000)))
+      })
     }
 
-    // idle sessions expire; one sweeper for the server
+    /**
+     * Activity of the client on a session, then `k`. Once the `initialize` answer is out, the store hears of it
+     * (the session is in use); a session the store no longer has ends, and `gone` answers (404).
+     */
+    const touch = (session: Session, gone: () => void, k: () => void) => {
+      if (session.initializeId !== undefined) return k()
+      runStore(store.touch(session.id), (exit) => {
+        if (exit._tag === "Success" && !session.ended) return k()
+        if (!session.ended) endSession(session, "the session is gone from the session store")
+        gone()
+      })
+    }
+
+    // sessions the store ends on its own (idle expiry, eviction) end here too
     yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.gen(function*() {
-          yield* Effect.sleep(Duration.millis(Math.max(10, Math.min(idleMs / 4, 30_000))))
-          const at = now()
-          for (const session of [...sessions.values()]) {
-            if (at - session.lastActivity >= idleMs && session.requestStreams.size === 0) {
-              stats.sessionsExpired++
-              endSession(session, "expired after being idle")
-            }
-          }
-        })
-      )
+      Stream.runForEach(store.ended, ({ id, reason }) =>
+        Effect.sync(() => {
+          const session = sessions.get(id)
+          if (session === undefined || session.ended) return
+          if (reason === "expired") stats.sessionsExpired++
+          else stats.sessionsEvicted++
+          endSession(session, reason === "expired" ? "expired after being idle" : "evicted: too many sessions", true)
+        })),
+      { startImmediately: true }
     )
 
     // ---- requests -------------------------------------------------------------------------------------
@@ -601,6 +767,7 @@ export const serve = <E, R>(
         stream.pending.delete(id)
         if (stream.pending.size === 0 && !stream.done) finishStream(stream)
       }
+      syncBusy(session)
     }
 
     /** Hands a decoded POST to a session and binds its requests to this response. */
@@ -610,8 +777,20 @@ export const serve = <E, R>(
       request: http.IncomingMessage,
       res: http.ServerResponse
     ) => {
-      touch(session)
-      release(session, incoming)
+      const first = (Array.isArray(incoming) ? incoming[0] : incoming) as JsonRpc.Message
+      touch(session, () => reply(res, 404, failureText(JsonRpc.isRequest(first) ? first.id : null, -32001, "Session not found")), () => {
+        release(session, incoming)
+        handOver(session, incoming, request, res)
+      })
+    }
+
+    /** Answers the requests of a POST that are in flight already (FM-10), and binds the others. */
+    const handOver = (
+      session: Session,
+      incoming: JsonRpc.Incoming,
+      request: http.IncomingMessage,
+      res: http.ServerResponse
+    ) => {
       // FM-10: a request whose id is in flight in the session (a duplicated POST, a retry while the first runs)
       // is answered here with the engine's duplicate error; it must not take the original's response stream
       const inFlight = requestIds(incoming).filter((id) => session.requestStreams.has(id))
@@ -652,6 +831,7 @@ export const serve = <E, R>(
         session.requestStreams.set(id, stream)
       }
       session.streams.set(stream.id, stream)
+      syncBusy(session)
       res.on("close", () => {
         // the client went away: the requests go on (2025: a disconnect is not a cancellation); their
         // answers are kept in the event store for a client that resumes
@@ -660,6 +840,7 @@ export const serve = <E, R>(
       if (!Queue.offerUnsafe(session.inbox, Result.succeed(incoming))) {
         for (const id of ids) session.requestStreams.delete(id)
         session.streams.delete(stream.id)
+        syncBusy(session)
         stats.rejectedOverloaded++
         return reply(res, 503, failureText(ids[0]!, ErrorCode.Overloaded, "Session overloaded: retry later", { retryAfterMs: 1000 }), {
           "retry-after": "1"
@@ -811,11 +992,12 @@ export const serve = <E, R>(
       }
       if (sessionId === undefined) {
         if (JsonRpc.isRequest(first) && first.method === "initialize" && !Array.isArray(incoming)) {
-          const session = createSession(false)!
-          session.initializeId = first.id
-          const requested = params?.protocolVersion
-          session.protocolVersion = typeof requested === "string" ? requested : undefined
-          return postToSession(session, incoming, request, res)
+          return createSession(false, (session) => {
+            session.initializeId = first.id
+            const requested = params?.protocolVersion
+            session.protocolVersion = typeof requested === "string" ? requested : undefined
+            postToSession(session, incoming, request, res)
+          }, (error) => refuseSession(res, first.id, error))
         }
         if (headerVersion !== undefined && !statefulVersions.includes(headerVersion)) {
           return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.UnsupportedProtocolVersion, "Unsupported protocol version", {
@@ -865,7 +1047,11 @@ export const serve = <E, R>(
       }
       const session = sessions.get(sessionId)
       if (session === undefined || session.ended) return reply(res, 404, failureText(null, -32001, "Session not found"))
-      touch(session)
+      touch(session, () => reply(res, 404, failureText(null, -32001, "Session not found")), () => openGet(session, request, res))
+    }
+
+    /** A GET stream of a live session: the standalone stream, or any stream resumed with `Last-Event-ID`. */
+    const openGet = (session: Session, request: http.IncomingMessage, res: http.ServerResponse) => {
       const lastEventId = header(request, "last-event-id")
       if (lastEventId !== undefined) {
         const dot = lastEventId.lastIndexOf(".")
@@ -911,12 +1097,13 @@ export const serve = <E, R>(
 
     // ---- the deprecated HTTP+SSE transport (2024-11-05) -----------------------------------------------
 
-    const onLegacySse = (res: http.ServerResponse) => {
-      const session = createSession(true)!
-      openSse(session.standalone, res)
-      res.on("close", () => endSession(session, "the SSE stream closed"))
-      writeRaw(session.standalone, `event: endpoint\ndata: ${legacy!.messagesPath}?sessionId=${session.id}\n\n`)
-    }
+    const onLegacySse = (res: http.ServerResponse) =>
+      createSession(true, (session) => {
+        if (res.destroyed) return endSession(session, "the SSE stream closed")
+        openSse(session.standalone, res)
+        res.on("close", () => endSession(session, "the SSE stream closed"))
+        writeRaw(session.standalone, `event: endpoint\ndata: ${legacy!.messagesPath}?sessionId=${session.id}\n\n`)
+      }, (error) => refuseSession(res, null, error))
 
     const onLegacyMessage = (request: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
       const session = sessions.get(url.searchParams.get("sessionId") ?? "")
@@ -924,12 +1111,13 @@ export const serve = <E, R>(
       readBody(request, res, (body) => {
         const decoded = codec.decodeBytes(body, { allowBatch: true })
         if (Result.isFailure(decoded)) return reply(res, 400, JSON.stringify(CodecError.toResponse(decoded.failure)))
-        touch(session)
-        if (!Queue.offerUnsafe(session.inbox, decoded)) {
-          stats.rejectedOverloaded++
-          return reply(res, 503, failureText(null, ErrorCode.Overloaded, "Session overloaded"), { "retry-after": "1" })
-        }
-        reply(res, 202)
+        touch(session, () => reply(res, 404, failureText(null, -32001, "Session not found")), () => {
+          if (!Queue.offerUnsafe(session.inbox, decoded)) {
+            stats.rejectedOverloaded++
+            return reply(res, 503, failureText(null, ErrorCode.Overloaded, "Session overloaded"), { "retry-after": "1" })
+          }
+          reply(res, 202)
+        })
       })
     }
 
