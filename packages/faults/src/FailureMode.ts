@@ -280,11 +280,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "health_monitor module",
     gap: "No fallback metrics",
     mitigationWanted: "Keep a fallback path for metrics when the monitoring system is down; never let monitoring failures affect serving.",
-    mitigation: "Observability is its own failure domain (tier 5): it heals itself after a cooldown and never escalates, a resource sampler that stops answering leaves a stale status that admits everything (monitoring never blocks serving), and a health check that does not answer counts as failed instead of hanging the probe.",
+    mitigation: "Observability is its own failure domain (tier 5): it heals itself after a cooldown and never escalates, a resource sampler that stops answering leaves a stale status that admits everything (monitoring never blocks serving), and a health check that does not answer counts as failed instead of hanging the probe. OTLP export (Telemetry) hands batches to a bounded queue per signal and returns at once; one sender per signal posts them one at a time within an export timeout, never retrying; a full queue or a failed export drops the batch and counts it (mcp_telemetry_dropped_total, mcp_telemetry_export_failures_total), logged once when failures start and once when they end; a telemetry configuration that cannot be built leaves export off, never the process down. /metrics (Prometheus text) stays the fallback path when the collector is down.",
     status: "mitigated",
-    errors: [],
-    location: ["packages/runtime/src/Tiers.ts", "packages/runtime/src/ResourceMonitor.ts", "packages/runtime/src/Health.ts"],
-    tests: [{ file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 5 flapping never spends the root's intensity: tiers 1–4 are never touched" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "a sampler that stops answering leaves a stale status, and a stale status admits everything (tier 5 never blocks serving)" }, { file: "packages/runtime/test/Health.test.ts", name: "a check that does not answer within the check timeout counts as failed, not as a hung probe" }]
+    errors: ["ExportFailed", "BatchDropped"],
+    location: ["packages/runtime/src/Tiers.ts", "packages/runtime/src/ResourceMonitor.ts", "packages/runtime/src/Health.ts", "packages/runtime/src/Telemetry.ts"],
+    tests: [{ file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 5 flapping never spends the root's intensity: tiers 1–4 are never touched" }, { file: "packages/runtime/test/ResourceMonitor.test.ts", name: "a sampler that stops answering leaves a stale status, and a stale status admits everything (tier 5 never blocks serving)" }, { file: "packages/runtime/test/Health.test.ts", name: "a check that does not answer within the check timeout counts as failed, not as a hung probe" }, { file: "packages/runtime/test/Telemetry.test.ts", name: "a hung collector under a burst of 10,000 spans: memory stays bounded (queue, one export in flight), every span accounted for" }, { file: "packages/runtime/test/Telemetry.test.ts", name: "a full queue drops new batches and counts their spans; one export at a time" }, { file: "packages/runtime/test/Telemetry.test.ts", name: "an export that gets no answer gives up after exportTimeout; its spans are counted as dropped" }]
   }),
   row(20, "Config reload failure", "Cascading", 7, 3, 8, 168, "MEDIUM", {
     documentedMitigation: "sys.config reload support",
@@ -450,11 +450,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Connection limits module",
     gap: "No graceful degradation",
     mitigationWanted: "Implement graceful rejection with retry-after. Prioritize connections by request type (e.g., health checks). Add connection draining (close idle conns if near limit).",
-    mitigation: "Every listener bounds its connections and refuses gracefully: TCP past maxConnections writes one JSON-RPC error frame (-32010, data.retryAfterMs) and closes; WebSocket answers the handshake with HTTP 503 and Retry-After; Streamable HTTP caps sessions (unconfirmed sessions evicted first, then the least recently used) and bounds each session's inbox. The served connections are unaffected; refusals are counted.",
+    mitigation: "Every listener bounds its connections and refuses gracefully: TCP past maxConnections writes one JSON-RPC error frame (-32010, data.retryAfterMs) and closes; WebSocket answers the handshake with HTTP 503 and Retry-After; Streamable HTTP caps sessions (never-used sessions evicted first, then the least recently used; under the runtime the tier-2 SessionManager's bound, where sessions in use are never evicted and a new session past the bound gets 503 with Retry-After) and bounds each session's inbox. The served connections are unaffected; refusals are counted.",
     status: "mitigated",
-    errors: ["ConnectionClosed", "TransportFailure"],
-    location: ["packages/transports/src/TcpTransport.ts", "packages/transports/src/WebSocketTransport.ts", "packages/transports/src/StreamableHttpServer.ts"],
-    tests: [{ file: "packages/transports/test/Tcp.test.ts", name: "FM-36 a flood of 300 connections past a limit of 20: each refused one gets one retry-after frame; the served ones keep answering" }, { file: "packages/transports/test/WebSocket.test.ts", name: "FM-36 a flood of 100 handshakes past a limit of 5: each refused one gets HTTP 503 with Retry-After; the served ones keep answering" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a flood of 10,000 session creations stays within the cap with memory bounded; sessions in use are not pushed out" }]
+    errors: ["ConnectionClosed", "TransportFailure", "SessionLimitReached"],
+    location: ["packages/transports/src/TcpTransport.ts", "packages/transports/src/WebSocketTransport.ts", "packages/transports/src/StreamableHttpServer.ts", "packages/runtime/src/SessionManager.ts", "packages/runtime/src/HttpState.ts"],
+    tests: [{ file: "packages/transports/test/Tcp.test.ts", name: "FM-36 a flood of 300 connections past a limit of 20: each refused one gets one retry-after frame; the served ones keep answering" }, { file: "packages/transports/test/WebSocket.test.ts", name: "FM-36 a flood of 100 handshakes past a limit of 5: each refused one gets HTTP 503 with Retry-After; the served ones keep answering" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a flood of 10,000 session creations stays within the cap with memory bounded; sessions in use are not pushed out" }, { file: "packages/runtime/test/HttpState.test.ts", name: "FM-36 past the SessionManager's bound a never-used session is evicted (404), sessions in use never are; with all in use a new one gets 503 with Retry-After" }]
   }),
   row(37, "Message queue overflow", "Resource", 8, 4, 7, 224, "HIGH", {
     documentedMitigation: "gen_server queue limits",
@@ -500,11 +500,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "Session state in ETS",
     gap: "No session replication",
     mitigationWanted: "Implement session replication (ETS replication). Add periodic session snapshots. Implement session recovery handshake.",
-    mitigation: "Sessions are their own fault domain: the session manager (tier 2) expires idle sessions and survives a crash of its sweeper with no session lost; an unknown session is a typed SessionNotFound (404 on HTTP) and a client re-initializes.",
+    mitigation: "Sessions are their own fault domain: the HTTP server's sessions are the tier-2 SessionManager's (HttpState); idle sessions expire there, never while a request is in flight; an expired session ends its HTTP session (404) and drops its event store, and the client initializes again. The table lives outside its sweeper member, so a sweeper crash loses no session and the restarted sweeper expires them; an unknown session is a typed SessionNotFound (404 on HTTP).",
     status: "mitigated",
     errors: ["SessionNotFound"],
-    location: ["packages/runtime/src/SessionManager.ts", "packages/transports/src/StreamableHttpServer.ts"],
-    tests: [{ file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 2: a crashed session sweeper restarts alone and no session is lost (FM-41)" }, { file: "packages/runtime/test/SessionManager.test.ts", name: "FM-41 an idle session expires at the next sweep; a touched one lives on; a gone one is SessionNotFound" }]
+    location: ["packages/runtime/src/SessionManager.ts", "packages/runtime/src/HttpState.ts", "packages/transports/src/StreamableHttpServer.ts"],
+    tests: [{ file: "packages/runtime/test/BlastRadius.test.ts", name: "tier 2: a crashed session sweeper restarts alone and no session is lost (FM-41)" }, { file: "packages/runtime/test/SessionManager.test.ts", name: "FM-41 an idle session expires at the next sweep; a touched one lives on; a gone one is SessionNotFound" }, { file: "packages/runtime/test/HttpState.test.ts", name: "FM-41 sessions live in the SessionManager: its expiry ends the HTTP session (404) and drops its event store; the client initializes again and carries on" }, { file: "packages/runtime/test/HttpState.test.ts", name: "FM-41 a session with a request in flight does not expire; the answer counts as activity" }, { file: "packages/runtime/test/HttpState.test.ts", name: "FM-41 a crash of the SessionManager's sweeper loses no HTTP session: they are served through its restart, and the restarted sweeper expires them" }]
   }),
   row(42, "Message handler crash", "Process", 7, 5, 6, 210, "MEDIUM", {
     documentedMitigation: "Error handling in dispatch",
@@ -610,11 +610,11 @@ export const all: ReadonlyArray<FailureMode> = [
     documentedMitigation: "ETS snapshot backup",
     gap: "No replication",
     mitigationWanted: "Add session replication.",
-    mitigation: "Partly built: Streamable HTTP keeps each session's SSE events in a bounded EventStore, so a client that lost a stream gets what it missed (Last-Event-ID), including messages sent while no GET stream was open; a client whose session was lost re-initializes by itself; 2026-07-28 needs no session, and its tasks live in a server-wide store that outlives the request. Planned: session state in a supervised store (tier 2) that survives a restart of the server instance.",
+    mitigation: "Partly built: Streamable HTTP keeps each session's SSE events in a bounded event store — under the runtime tier 2's (EventStore via HttpState), which survives a crash of its janitor — so a client that lost a stream gets what it missed (Last-Event-ID), including messages sent while no GET stream was open; a client whose session was lost re-initializes by itself; 2026-07-28 needs no session, and its tasks live in a server-wide store that outlives the request; keyed tool calls keep their outcomes across a process restart (IdempotencyStore journal). Not built: keeping 2025-era sessions across a restart of the listener or the process (each session's engine lives in its listener); the specification's answer, a 404 and a new session, is what clients get.",
     status: "partial",
     errors: [],
-    location: ["packages/transports/src/EventStore.ts", "packages/transports/src/StreamableHttpServer.ts"],
-    tests: [{ file: "packages/transports/test/StreamableHttp.test.ts", name: "the GET stream carries server-initiated messages and replays what was sent while it was down" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a stream the server ends on purpose is resumed with Last-Event-ID and nothing is lost (SEP-1699)" }]
+    location: ["packages/transports/src/EventStore.ts", "packages/transports/src/StreamableHttpServer.ts", "packages/runtime/src/EventStore.ts", "packages/runtime/src/HttpState.ts"],
+    tests: [{ file: "packages/transports/test/StreamableHttp.test.ts", name: "the GET stream carries server-initiated messages and replays what was sent while it was down" }, { file: "packages/transports/test/StreamableHttp.test.ts", name: "a stream the server ends on purpose is resumed with Last-Event-ID and nothing is lost (SEP-1699)" }, { file: "packages/runtime/test/HttpState.test.ts", name: "FM-52 a crash of the EventStore's janitor loses no event: a stream the server ended is resumed with Last-Event-ID from the tier-2 store" }]
   })
 ]
 
