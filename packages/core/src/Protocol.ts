@@ -324,7 +324,20 @@ export const make = Effect.fnUntraced(function*(
       })
     })
 
-  /** Runs a handler and turns its exit into the response to send. */
+  /** The error attributes of a handled request's span (OpenTelemetry's `error.type`, and the FMEA mode if any). */
+  const annotateError = (code: number, mode?: unknown) =>
+    Effect.annotateCurrentSpan(
+      typeof mode === "string" ? { "error.type": String(code), "rpc.response.status_code": String(code), "mcp.fault.mode": mode } : {
+        "error.type": String(code),
+        "rpc.response.status_code": String(code)
+      }
+    )
+
+  /**
+   * Runs a handler and turns its exit into the response to send, in a server span `Protocol.handle` carrying
+   * the MCP attributes operators filter on (`mcp.method.name`, `jsonrpc.request.id`, and on failure
+   * `error.type` and the FMEA mode).
+   */
   const serve = (
     request: JsonRpc.Request,
     handler: RequestHandler,
@@ -339,24 +352,31 @@ export const make = Effect.fnUntraced(function*(
         if (Option.isSome(failure)) {
           const error = failure.value
           if (error instanceof McpError) {
-            return Effect.succeed(errorResponse(request.id, error.code, error.message, error.data))
+            return Effect.as(
+              annotateError(error.code, isRecord(error.data) ? error.data.mode : undefined),
+              errorResponse(request.id, error.code, error.message, error.data)
+            )
           }
+          const diagnostic = new HandlerError({ method: request.method, requestId: request.id, detail: describe(error) })
           return Effect.as(
-            record(new HandlerError({ method: request.method, requestId: request.id, detail: describe(error) })),
+            Effect.andThen(annotateError(ErrorCode.InternalError, diagnostic.mode), record(diagnostic)),
             errorResponse(request.id, ErrorCode.InternalError, "Internal error")
           )
         }
         const defect = Cause.findDefect(exit.cause)
+        const diagnostic = new HandlerDefect({
+          method: request.method,
+          requestId: request.id,
+          detail: Result.isSuccess(defect) ? describe(defect.success) : "interrupted"
+        })
         return Effect.as(
-          record(
-            new HandlerDefect({
-              method: request.method,
-              requestId: request.id,
-              detail: Result.isSuccess(defect) ? describe(defect.success) : "interrupted"
-            })
-          ),
+          Effect.andThen(annotateError(ErrorCode.InternalError, diagnostic.mode), record(diagnostic)),
           errorResponse(request.id, ErrorCode.InternalError, "Internal error")
         )
+      }),
+      Effect.withSpan("Protocol.handle", {
+        kind: "server",
+        attributes: { "mcp.method.name": request.method, "jsonrpc.request.id": String(request.id) }
       })
     )
   }
@@ -645,6 +665,7 @@ export const make = Effect.fnUntraced(function*(
     if (Option.isSome(closed)) return yield* Effect.fail(yield* closed.value)
     if (pending.size >= maxPending) return yield* new Overloaded({ limit: maxPending })
     const id = nextId++
+    yield* Effect.annotateCurrentSpan({ "mcp.method.name": method, "jsonrpc.request.id": String(id) })
     const meta = isRecord(params?._meta) ? params._meta : {}
     const message = JsonRpc.request(id, method, { ...params, _meta: { ...meta, progressToken: id } })
     const entry: Pending = {

@@ -5,6 +5,7 @@ import * as Fiber from "effect/Fiber"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
+import * as Tracer from "effect/Tracer"
 import { ErrorCode } from "@effect-mcp/jsonrpc"
 import * as Protocol from "../src/Protocol.ts"
 import { McpError } from "../src/ProtocolError.ts"
@@ -127,6 +128,41 @@ describe("Protocol", () => {
       expect(error).toMatchObject({ _tag: "RequestTimedOut", mode: "FM-21", method: "tools/call", timeoutMs: 2_000 })
       expect(sends.map((m) => (m as { method: string }).method)).toEqual(["tools/call", "notifications/cancelled"])
     }))
+
+  it.effect("each handled request is a server span Protocol.handle with its MCP attributes; a failure adds error.type and the FMEA mode", () => {
+    const spans: Array<Tracer.NativeSpan> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = new Tracer.NativeSpan(options)
+        spans.push(span)
+        return span
+      }
+    })
+    return Effect.gen(function*() {
+      const { client } = yield* pair({
+        handler: handlers({
+          ok: () => Effect.succeed({ fine: true }),
+          shed: () => Effect.fail(new McpError({ code: ErrorCode.Overloaded, message: "busy", data: { mode: "FM-37" } })),
+          broken: () => Effect.fail("boom")
+        })
+      })
+      yield* client.request("ok")
+      yield* Effect.flip(client.request("shed"))
+      yield* Effect.flip(client.request("broken"))
+      const handled = spans.filter((s) => s.name === "Protocol.handle")
+      expect(handled.map((s) => [s.kind, s.attributes.get("mcp.method.name"), s.status._tag])).toEqual([
+        ["server", "ok", "Ended"],
+        ["server", "shed", "Ended"],
+        ["server", "broken", "Ended"]
+      ])
+      expect(handled.map((s) => s.attributes.get("jsonrpc.request.id"))).toEqual(["0", "1", "2"])
+      expect(handled[0]!.attributes.has("error.type")).toBe(false)
+      expect([handled[1]!.attributes.get("error.type"), handled[1]!.attributes.get("mcp.fault.mode")]).toEqual([String(ErrorCode.Overloaded), "FM-37"])
+      expect([handled[2]!.attributes.get("error.type"), handled[2]!.attributes.get("mcp.fault.mode")]).toEqual([String(ErrorCode.InternalError), "FM-42"])
+      // the client's side of each call is its own span
+      expect(spans.filter((s) => s.name === "Protocol.request").map((s) => s.attributes.get("mcp.method.name"))).toEqual(["ok", "shed", "broken"])
+    }).pipe(Effect.withTracer(tracer))
+  })
 
   it.effect("maxTotalTimeout bounds a request even while progress keeps coming", () =>
     Effect.gen(function*() {
