@@ -55,16 +55,6 @@ const allowed: ReadonlyArray<Allowed> = [
     reason: "The SSE keep-alive comment every `keepAliveInterval`. Cleared in the listener's finalizer and `unref`'d, " +
       "but outside Effect: not on the TestClock and not supervised. To become a scoped fiber: " +
       "`Effect.forkScoped(Effect.repeat(Effect.sync(writeKeepAlives), Schedule.spaced(keepAliveInterval)))`."
-  },
-  {
-    file: "packages/transports/src/StreamableHttpClient.ts",
-    timer: "setTimeout",
-    count: 2,
-    verdict: "replace",
-    reason: "The callback-style HTTP exchange: the per-request response timeout (cleared when the exchange " +
-      "finishes) and the delay before resuming an SSE stream (Backoff). Both end with their request, but run on " +
-      "the real clock. To become fibers forked with the client's context (`Effect.runForkWith`) on " +
-      "`Effect.sleep`, interrupted where `clearTimeout` is called now."
   }
 ]
 

@@ -30,6 +30,7 @@ import * as https from "node:https"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -122,6 +123,24 @@ export const connect = (
 ): Effect.Effect<Transport.Transport, never, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
     const codec = yield* JsonRpcCodec.JsonRpcCodec
+    // timers are fibers on Effect's Clock (the TestClock in tests), forked with the client's services (FM-43)
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    /** Timers still waiting, interrupted when the client closes. */
+    const timers = new Set<Fiber.Fiber<void>>()
+    /** Runs `f` after `ms` on the Clock; the returned function cancels it. */
+    const after = (ms: number, f: () => void): (() => void) => {
+      let ended = false
+      const fiber: Fiber.Fiber<void> = runFork(
+        Effect.andThen(Effect.sleep(Duration.millis(ms)), Effect.sync(f)).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            ended = true
+            timers.delete(fiber)
+          }))
+        )
+      )
+      if (!ended) timers.add(fiber)
+      return () => fiber.interruptUnsafe()
+    }
     const url = new URL(options.url)
     const secure = url.protocol === "https:"
     const agentOptions = { keepAlive: true, maxSockets: 64, ...(options.lookup === undefined ? {} : { lookup: options.lookup }) }
@@ -257,7 +276,7 @@ export const connect = (
       const finish = (error: Transport.TransportFailure | Transport.HostUnresolved | undefined, response?: Response) => {
         if (done) return
         done = true
-        clearTimeout(timer)
+        cancelTimer()
         onResponse(error, response)
       }
       const request = (secure ? https : http).request(url, {
@@ -266,10 +285,10 @@ export const connect = (
         headers: { ...extraHeaders(method), ...headers, ...(body === undefined ? {} : { "content-length": String(Buffer.byteLength(body)) }) }
       })
       active.add(request)
-      const timer = setTimeout(() => {
+      const cancelTimer = after(responseTimeoutMs, () => {
         finish(new Transport.TransportFailure({ detail: `${method} ${url.href}: no response within ${responseTimeoutMs} ms` }))
         request.destroy()
-      }, responseTimeoutMs)
+      })
       request.on("response", (res) => {
         res.on("error", () => {})
         finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: res })
@@ -377,7 +396,7 @@ export const connect = (
         if (closed || isDone()) return
         if (attempts++ >= maxReconnects) return onGiveUp(`the stream could not be resumed after ${maxReconnects} attempts`)
         const delay = hint ?? Duration.toMillis(Effect.runSync(backoff.next))
-        setTimeout(() => {
+        after(delay, () => {
           if (closed || isDone()) return
           const headers: Record<string, string> = { accept: "text/event-stream", ...sessionHeaders() }
           if (id !== undefined) headers["last-event-id"] = id
@@ -401,7 +420,7 @@ export const connect = (
               attempt(nextId ?? id, nextRetry)
             }, id)
           })
-        }, delay).unref?.()
+        })
       }
       attempt(lastEventId, retryMs)
     }
@@ -634,6 +653,7 @@ export const connect = (
         closed = true
         const owner = sessionId
         for (const request of [...active]) request.destroy()
+        for (const timer of [...timers]) timer.interruptUnsafe()
         if (owner !== undefined) {
           // ends the session on the server; best effort, bounded
           yield* Effect.callback<void>((resumeEffect) => {
