@@ -8,14 +8,12 @@
  * - `layerConfig` reads the standard `OTEL_*` variables; with no endpoint, or `OTEL_SDK_DISABLED=true`, it is
  *   a no-op layer and nothing changes.
  *
- * **Why `effect/observability` and not `@effect/opentelemetry`.** `@effect/opentelemetry` 4.1 bridges Effect to
- * the OpenTelemetry JS SDK (`NodeSdk`, `OtelTracer`, `OtelMetrics`), but it ships no OTLP exporter: exporting
- * would also need `@opentelemetry/exporter-trace-otlp-http`, `@opentelemetry/exporter-metrics-otlp-http` and
- * their `otlp-transformer`/`otlp-exporter-base` (not dependencies of this workspace), or hand-written OTLP
- * encoders for the SDK's span and metric models, and would put an SDK span object behind every Effect span.
- * Its own guide says to use the dependency-free `effect/observability` OTLP modules (`OtlpTracer`,
- * `OtlpMetrics`, from the same authors) in new projects and `NodeSdk` only to join an existing OpenTelemetry
- * setup. So this module uses them, and reads metrics from the very registry `/metrics` shows.
+ * **Two layers.** `layer`/`layerConfig` export over OTLP/HTTP with `effect/observability`'s dependency-free
+ * `OtlpTracer`/`OtlpMetrics` (no OpenTelemetry SDK in the process). `layerOpenTelemetry` is for programs that
+ * already run the OpenTelemetry JS SDK: it hands Effect's spans and Effect's `Metric` registry to the SDK's own
+ * span processors/exporters and metric readers/exporters through `@effect/opentelemetry` (`OtelTracer`,
+ * `OtelMetrics`, `Resource`, `NodeSdk.layerTracerProvider`), so any SDK exporter and propagator works. Both
+ * read metrics from the very registry `/metrics` shows, and both provide this `Telemetry` service.
  *
  * **Failure isolation (FM-19).** Those exporters post from their own fibers, but on their own they retry
  * (up to 3 times, for as long as a collector's `Retry-After` says), have no request timeout and start a new
@@ -29,14 +27,36 @@
  * (mode FM-19), not once per batch. A configuration that cannot be built (say a malformed
  * `OTEL_RESOURCE_ATTRIBUTES`) leaves a no-op layer and a warning, never a process that does not start.
  *
+ * With `layerOpenTelemetry` the SDK's `BatchSpanProcessor` and `PeriodicExportingMetricReader` do the hand-off
+ * (bounded buffer, exports from timers, sync throws caught), and every exporter given to it is wrapped so that
+ * an export that hangs is answered as failed after `exportTimeout` while later batches are dropped until it
+ * returns (at most one export in flight per exporter), and span processors given as they are cannot throw into
+ * a request's fiber.
+ *
  * @since 0.1.0
  */
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import * as OtelMetrics from "@effect/opentelemetry/OtelMetrics"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import * as OtelResource from "@effect/opentelemetry/Resource"
+import type * as OtelApi from "@opentelemetry/api"
+import * as Resources from "@opentelemetry/resources"
+import {
+  type MetricReader,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+  type ResourceMetrics
+} from "@opentelemetry/sdk-metrics"
+import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import type * as Headers from "effect/http/Headers"
 import * as HttpClient from "effect/http/HttpClient"
@@ -52,6 +72,8 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 
@@ -61,8 +83,8 @@ export const Signal = Schema.Literals(["traces", "metrics"])
 export type Signal = typeof Signal.Type
 
 /**
- * FM-19: an export to the collector failed (it timed out, the collector answered a non-2xx status, or it could
- * not be reached). Its spans or data points are dropped and counted; nothing is retried and serving is not
+ * FM-19: an export to the collector failed (it timed out, the collector answered a non-2xx status, it could
+ * not be reached, or an OpenTelemetry SDK exporter reported failure or threw). Its spans or data points are dropped and counted; nothing is retried and serving is not
  * affected. Recovery: none needed in the process; fix or scale the collector.
  *
  * @since 0.1.0
@@ -71,7 +93,8 @@ export type Signal = typeof Signal.Type
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
   mode: Schema.tag("FM-19"),
   signal: Signal,
-  reason: Schema.Literals(["timeout", "status", "transport"]),
+  /** `exporter`: an OpenTelemetry SDK exporter or span processor reported failure or threw (`layerOpenTelemetry`). */
+  reason: Schema.Literals(["timeout", "status", "transport", "exporter"]),
   /** The collector's HTTP status, for `status`. */
   status: Schema.optionalKey(Schema.Int),
   /** Spans or data points lost with the batch. */
@@ -179,6 +202,13 @@ export class Telemetry extends Context.Service<Telemetry, Shape>()("effect-mcp/r
     Effect.suspend(() => config),
     (options) => layer(options)
   ))
+  /**
+   * Hands Effect's spans and `Metric` registry to the OpenTelemetry JS SDK pieces in `options` (exporters,
+   * span processors, metric readers, resource) through `@effect/opentelemetry`, for programs that already run
+   * the SDK. Nothing given: the no-op layer. See `OpenTelemetryOptions`.
+   */
+  static readonly layerOpenTelemetry = (options: OpenTelemetryOptions): Layer.Layer<Telemetry> =>
+    layerOpenTelemetry(options)
   /** Exports nothing; `flush` returns at once. */
   static readonly layerNoop: Layer.Layer<Telemetry> = Layer.succeed(Telemetry, {
     enabled: { traces: false, metrics: false },
@@ -525,6 +555,390 @@ const layer = (options: Options): Layer.Layer<Telemetry> => {
       Layer.unwrap(
         Effect.as(
           Effect.logWarning(`telemetry: not exported, the exporter could not start: ${Cause.pretty(cause).split("\n")[0]}`).pipe(
+            Effect.annotateLogs({ mode: "FM-19" })
+          ),
+          Telemetry.layerNoop
+        )
+      )
+    )
+  )
+}
+
+// ---- through the OpenTelemetry JS SDK (@effect/opentelemetry) -------------------------------------------
+
+/**
+ * The OpenTelemetry JS SDK pieces that `layerOpenTelemetry` hands Effect's spans and metrics to. Give exporters
+ * (the layer batches them, bounds them and counts their failures) or processors and readers (used as they
+ * are); at least one of the four turns a signal on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenTelemetryOptions {
+  /** Span exporters (`OTLPTraceExporter`, `InMemorySpanExporter`, ...): each behind its own `BatchSpanProcessor`. */
+  readonly spanExporters?: SpanExporter | ReadonlyArray<SpanExporter> | undefined
+  /** Span processors used as they are; their exports are theirs to bound (only their throws are caught). */
+  readonly spanProcessors?: SpanProcessor | ReadonlyArray<SpanProcessor> | undefined
+  /** Metric exporters: each behind its own `PeriodicExportingMetricReader` (every `metricsInterval`). */
+  readonly metricExporters?: PushMetricExporter | ReadonlyArray<PushMetricExporter> | undefined
+  /**
+   * Metric readers used as they are. Each becomes a reader of Effect's registry only: give readers that are not
+   * also registered on a `MeterProvider` (a reader has one producer).
+   */
+  readonly metricReaders?: MetricReader | ReadonlyArray<MetricReader> | undefined
+  /** Your SDK's resource (detectors and all); `OTEL_SERVICE_NAME`/`OTEL_RESOURCE_ATTRIBUTES` are read under it. */
+  readonly resource?: Resources.Resource | undefined
+  /** `service.name`, over everything else (default: the resource's, then `"effect-mcp"`). */
+  readonly serviceName?: string | undefined
+  readonly serviceVersion?: string | undefined
+  /** More resource attributes, over the resource's. */
+  readonly attributes?: OtelApi.Attributes | undefined
+  /** Sampler, span limits, id generator of the tracer provider. */
+  readonly tracerConfig?: Omit<TracerConfig, "resource" | "spanProcessors"> | undefined
+  /** `cumulative` (default) or `delta` sums and histograms. */
+  readonly metricTemporality?: OtelMetrics.TemporalityPreference | undefined
+  /** Longest time a span waits for its batch (`spanExporters`; default 5 s). */
+  readonly tracesInterval?: Duration.Input | undefined
+  /** How often metrics are exported (`metricExporters`; default 60 s). */
+  readonly metricsInterval?: Duration.Input | undefined
+  /** Most spans per export (default 512). */
+  readonly maxBatchSize?: number | undefined
+  /** Spans that may wait for an exporter before new ones are dropped (default 2048). */
+  readonly maxQueueSize?: number | undefined
+  /** Time after which an export that has not answered counts as failed (default 10 s). */
+  readonly exportTimeout?: Duration.Input | undefined
+  /** How long shutdown (and `flush`) may spend exporting what is left (default 3 s). */
+  readonly shutdownTimeout?: Duration.Input | undefined
+}
+
+type TracerConfig = NonNullable<Parameters<typeof NodeSdk.layerTracerProvider>[1]>
+type ExportResult = Parameters<Parameters<SpanExporter["export"]>[1]>[0]
+
+/** `ExportResultCode.SUCCESS` and `FAILED` of `@opentelemetry/core`. */
+const SUCCESS = 0
+const FAILED = 1
+
+const listOf = <A>(value: A | ReadonlyArray<A> | undefined): ReadonlyArray<A> =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value as A]
+
+const messageOf = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+/** Data points in the SDK's metric model. */
+const sdkPointsIn = (metrics: ResourceMetrics): number => {
+  let n = 0
+  for (const scope of metrics.scopeMetrics) for (const metric of scope.metrics) n += metric.dataPoints.length
+  return n
+}
+
+/** Hands a foreign promise-returning call's sync throws over as rejections. */
+const later = (f: () => Promise<void>): Promise<void> => Promise.resolve().then(f)
+
+/**
+ * One signal of `layerOpenTelemetry`: its counts, and guards for its exporters. A guard runs each export in a
+ * fiber: the exporter's answer, its throw, or `exportTimeout` without answer settles it (once), and while an
+ * export has not answered (even past its timeout) the exporter gets no other: new batches are dropped and
+ * counted, so a hung exporter holds one batch, never a pile of them.
+ */
+const makeSdkSignal = Effect.fnUntraced(function*(signal: Signal, exportTimeout: Duration.Duration) {
+  const stats = yield* Ref.make(emptySignal)
+  const runFork = yield* FiberSet.makeRuntime<never, void, never>()
+  // the attributed metrics, once: a lookup per update would cost the serving thread tens of µs each
+  const exportedMetric = Metric.withAttributes(exportedTotal, { signal })
+  const droppedMetric = Metric.withAttributes(droppedTotal, { signal })
+  const failuresMetric = {
+    timeout: Metric.withAttributes(failuresTotal, { signal, reason: "timeout" }),
+    exporter: Metric.withAttributes(failuresTotal, { signal, reason: "exporter" })
+  }
+
+  /** What became of `items` spans or data points: exported (`undefined`), dropped, or failed `failures` times. */
+  type Outcome =
+    | undefined
+    | { readonly _tag: "dropped" }
+    | {
+      readonly _tag: "failed"
+      readonly reason: "timeout" | "exporter"
+      readonly failures: number
+      readonly detail: () => string
+    }
+
+  // errors are only built to be logged or handed to the SDK: building one costs ~0.2 ms of the serving thread
+  const record = (items: number, outcome: Outcome) =>
+    Effect.gen(function*() {
+      const before = yield* Ref.get(stats)
+      if (outcome === undefined) {
+        yield* Ref.set(stats, {
+          ...before,
+          exported: before.exported + items,
+          exportedBatches: before.exportedBatches + 1,
+          healthy: true
+        })
+        yield* Metric.update(exportedMetric, items)
+        if (!before.healthy) {
+          yield* Effect.logInfo(`telemetry: ${signal} export recovered (${before.dropped} items dropped so far)`).pipe(
+            Effect.annotateLogs({ mode: "FM-19" })
+          )
+        }
+        return
+      }
+      yield* Metric.update(droppedMetric, items)
+      if (outcome._tag === "dropped") {
+        yield* Ref.set(stats, { ...before, dropped: before.dropped + items, droppedBatches: before.droppedBatches + 1 })
+        yield* Effect.logDebug(`telemetry: ${signal} exporter still busy; ${items} items dropped`).pipe(
+          Effect.annotateLogs({ mode: "FM-19", error: "BatchDropped" })
+        )
+        return
+      }
+      yield* Ref.set(stats, {
+        ...before,
+        dropped: before.dropped + items,
+        droppedBatches: before.droppedBatches + 1,
+        failedBatches: before.failedBatches + outcome.failures,
+        healthy: false
+      })
+      yield* Metric.update(failuresMetric[outcome.reason], outcome.failures)
+      if (before.healthy) {
+        yield* Effect.logWarning(
+          `telemetry: ${signal} export failing (${outcome.reason}: ${outcome.detail()}); dropping until it recovers`
+        ).pipe(Effect.annotateLogs({ mode: "FM-19", error: "ExportFailed" }))
+      }
+    })
+
+  /**
+   * Counts faults outside an export (a span processor that threw), from the SDK's synchronous callbacks on the
+   * serving fiber. Faults are tallied in place and recorded by one fiber per burst, so a processor that throws
+   * on every span costs serving a counter increment, not a fiber per span.
+   */
+  const pending = { faults: 0, items: 0, detail: (): string => "", scheduled: false }
+  const recordFaults = Effect.suspend(() => {
+    const { detail, faults, items } = pending
+    pending.faults = 0
+    pending.items = 0
+    pending.scheduled = false
+    return record(items, { _tag: "failed", reason: "exporter", failures: faults, detail })
+  })
+  const fault = (items: number, detail: () => string): void => {
+    pending.faults++
+    pending.items += items
+    pending.detail = detail
+    if (!pending.scheduled) {
+      pending.scheduled = true
+      runFork(recordFaults)
+    }
+  }
+
+  const guard = Effect.map(Semaphore.make(1), (busy) =>
+    (items: number, call: (answer: (result: ExportResult) => void) => void, done: (result: ExportResult) => void) => {
+      const answer = (result: ExportResult) =>
+        Effect.sync(() => {
+          try {
+            done(result)
+          } catch {
+            // the SDK's own callback failing is its business; the export is settled either way
+          }
+        })
+      runFork(Effect.gen(function*() {
+        if (!(yield* Semaphore.takeIfAvailable(busy, 1))) {
+          yield* record(items, { _tag: "dropped" })
+          return yield* answer({ code: FAILED, error: new BatchDropped({ signal, items, capacity: 1 }) })
+        }
+        const answered = yield* Deferred.make<ExportResult>()
+        // the exporter's own call holds the permit until it answers, however late
+        runFork(
+          Effect.callback<ExportResult>((resume) => {
+            try {
+              call((result) => resume(Effect.succeed(result)))
+            } catch (cause) {
+              resume(Effect.succeed({ code: FAILED, error: cause instanceof Error ? cause : new Error(String(cause)) }))
+            }
+          }).pipe(
+            Effect.flatMap((result) => Deferred.succeed(answered, result)),
+            Effect.ensuring(Semaphore.release(busy, 1))
+          )
+        )
+        const failure = yield* Deferred.await(answered).pipe(
+          Effect.map((result): Outcome =>
+            result.code === SUCCESS ? undefined : {
+              _tag: "failed",
+              reason: "exporter",
+              failures: 1,
+              detail: () => result.error === undefined ? "the exporter reported failure" : messageOf(result.error)
+            }
+          ),
+          Effect.timeoutOrElse({
+            duration: exportTimeout,
+            orElse: () =>
+              Effect.succeed<Outcome>({
+                _tag: "failed",
+                reason: "timeout",
+                failures: 1,
+                detail: () => `the exporter did not answer within ${Duration.format(exportTimeout)}`
+              })
+          })
+        )
+        yield* record(items, failure)
+        yield* answer(
+          failure === undefined || failure._tag !== "failed"
+            ? { code: SUCCESS }
+            : { code: FAILED, error: new ExportFailed({ signal, reason: failure.reason, items, detail: failure.detail() }) }
+        )
+      }).pipe(Effect.withTracerEnabled(false)))
+    })
+
+  const spanExporter = (exporter: SpanExporter) =>
+    Effect.map(guard, (run): SpanExporter => ({
+      export: (spans, done) => run(spans.length, (answer) => exporter.export(spans, answer), done),
+      shutdown: () => later(() => exporter.shutdown()),
+      forceFlush: () => later(() => exporter.forceFlush?.() ?? Promise.resolve())
+    }))
+
+  const metricExporter = (exporter: PushMetricExporter) =>
+    Effect.map(guard, (run): PushMetricExporter => {
+      const temporality = exporter.selectAggregationTemporality
+      const aggregation = exporter.selectAggregation
+      return {
+        export: (metrics, done) => run(sdkPointsIn(metrics), (answer) => exporter.export(metrics, answer), done),
+        shutdown: () => later(() => exporter.shutdown()),
+        forceFlush: () => later(() => exporter.forceFlush()),
+        ...(temporality === undefined ? {} : { selectAggregationTemporality: temporality.bind(exporter) }),
+        ...(aggregation === undefined ? {} : { selectAggregation: aggregation.bind(exporter) })
+      }
+    })
+
+  /** A span processor whose throws (on the serving fiber, at span start and end) are caught and counted. */
+  const spanProcessor = (processor: SpanProcessor): SpanProcessor => {
+    const onEnding = processor.onEnding
+    return {
+      onStart: (span, context) => {
+        try {
+          processor.onStart(span, context)
+        } catch (cause) {
+          fault(0, () => `span processor threw on start: ${messageOf(cause)}`)
+        }
+      },
+      onEnd: (span) => {
+        try {
+          processor.onEnd(span)
+        } catch (cause) {
+          fault(1, () => `span processor threw on end: ${messageOf(cause)}`)
+        }
+      },
+      ...(onEnding === undefined ? {} : {
+        onEnding: (span: Parameters<typeof onEnding>[0]) => {
+          try {
+            onEnding.call(processor, span)
+          } catch (cause) {
+            fault(0, () => `span processor threw on ending: ${messageOf(cause)}`)
+          }
+        }
+      }),
+      forceFlush: () => later(() => processor.forceFlush()),
+      shutdown: () => later(() => processor.shutdown())
+    }
+  }
+
+  return { stats: Ref.get(stats), spanExporter, metricExporter, spanProcessor }
+})
+
+/** Effect's tracer and `Metric` registry into the OpenTelemetry SDK pieces of `options`. */
+const layerOpenTelemetry = (options: OpenTelemetryOptions): Layer.Layer<Telemetry> => {
+  const spanExporters = listOf(options.spanExporters)
+  const spanProcessors = listOf(options.spanProcessors)
+  const metricExporters = listOf(options.metricExporters)
+  const metricReaders = listOf(options.metricReaders)
+  const tracing = spanExporters.length + spanProcessors.length > 0
+  const metering = metricExporters.length + metricReaders.length > 0
+  if (!tracing && !metering) return Telemetry.layerNoop
+  return Layer.effectContext(Effect.gen(function*() {
+    const exportTimeout = Duration.fromInputUnsafe(options.exportTimeout ?? Duration.seconds(10))
+    const shutdownTimeout = Duration.fromInputUnsafe(options.shutdownTimeout ?? Duration.seconds(3))
+    const millis = (input: Duration.Input | undefined, fallback: Duration.Input) =>
+      Math.max(1, Math.round(Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))))
+    const traces = yield* makeSdkSignal("traces", exportTimeout)
+    const metrics = yield* makeSdkSignal("metrics", exportTimeout)
+
+    // resource: OTEL_* variables, under your resource, under serviceName/serviceVersion/attributes
+    const fromEnv = yield* Effect.provide(Effect.service(OtelResource.Resource), OtelResource.layerFromEnv())
+    const explicit = Resources.resourceFromAttributes({
+      ...options.attributes,
+      ...(options.serviceName === undefined ? {} : { [ATTR_SERVICE_NAME]: options.serviceName }),
+      ...(options.serviceVersion === undefined ? {} : { [ATTR_SERVICE_VERSION]: options.serviceVersion })
+    })
+    const merged = (options.resource === undefined ? fromEnv : fromEnv.merge(options.resource)).merge(explicit)
+    const resource = merged.attributes[ATTR_SERVICE_NAME] === undefined
+      ? merged.merge(Resources.resourceFromAttributes({ [ATTR_SERVICE_NAME]: "effect-mcp" }))
+      : merged
+
+    // the SDK's batching does the hand-off (bounded buffer, exports from its timers); the guards bound each export
+    const maxQueueSize = Math.max(1, options.maxQueueSize ?? 2048)
+    const batching = {
+      maxQueueSize,
+      maxExportBatchSize: Math.min(maxQueueSize, Math.max(1, options.maxBatchSize ?? 512)),
+      scheduledDelayMillis: millis(options.tracesInterval, Duration.seconds(5)),
+      // later than the guard's own timeout, which answers first
+      exportTimeoutMillis: Math.round(Duration.toMillis(exportTimeout)) + 1_000
+    }
+    const processors: Array<SpanProcessor> = [
+      ...(yield* Effect.forEach(spanExporters, (exporter) =>
+        Effect.map(traces.spanExporter(exporter), (guarded) => new BatchSpanProcessor(guarded, batching)))),
+      ...spanProcessors.map(traces.spanProcessor)
+    ]
+    const interval = millis(options.metricsInterval, Duration.seconds(60))
+    const readers: Array<MetricReader> = [
+      ...(yield* Effect.forEach(metricExporters, (exporter) =>
+        Effect.flatMap(metrics.metricExporter(exporter), (guarded) =>
+          Effect.sync(() =>
+            new PeriodicExportingMetricReader({
+              exporter: guarded,
+              exportIntervalMillis: interval,
+              exportTimeoutMillis: Math.min(interval, Math.round(Duration.toMillis(exportTimeout)) + 1_000)
+            })
+          )))),
+      ...metricReaders
+    ]
+
+    const [firstProcessor, ...moreProcessors] = processors
+    const [firstReader, ...moreReaders] = readers
+    const sdk = Layer.mergeAll(
+      firstProcessor === undefined ? Layer.empty : OtelTracer.layer.pipe(
+        Layer.provide(NodeSdk.layerTracerProvider([firstProcessor, ...moreProcessors], {
+          ...options.tracerConfig,
+          shutdownTimeout
+        }))
+      ),
+      firstReader === undefined ? Layer.empty : OtelMetrics.layer(() => [firstReader, ...moreReaders], {
+        shutdownTimeout,
+        temporality: options.metricTemporality
+      })
+    ).pipe(Layer.provide(Layer.succeed(OtelResource.Resource, resource)))
+    // the SDK's shutdown (bounded by shutdownTimeout) runs in a scope of its own: a processor, reader or
+    // exporter whose flush or shutdown rejects costs a warning, never a failed shutdown of the program
+    const sdkScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Effect.exit(Scope.close(sdkScope, Exit.void)), (exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.logWarning(
+          `telemetry: the OpenTelemetry SDK did not shut down cleanly: ${Cause.pretty(exit.cause).split("\n")[0]}`
+        ).pipe(Effect.annotateLogs({ mode: "FM-19" })))
+    )
+    const context = yield* Layer.buildWithScope(sdk, sdkScope)
+
+    const flushAll = Effect.promise(() =>
+      Promise.allSettled([
+        ...processors.map((processor) => later(() => processor.forceFlush())),
+        ...readers.map((reader) => later(() => reader.forceFlush()))
+      ])
+    )
+    const service: Shape = {
+      enabled: { traces: tracing, metrics: metering },
+      flush: Effect.asVoid(Effect.timeoutOption(flushAll, shutdownTimeout)),
+      stats: Effect.all({ traces: traces.stats, metrics: metrics.stats })
+    }
+    return Context.add(context, Telemetry, service)
+  })).pipe(
+    // telemetry that cannot be set up must not keep the process from serving (FM-19)
+    Layer.catchCause((cause) =>
+      Layer.unwrap(
+        Effect.as(
+          Effect.logWarning(`telemetry: not exported, the OpenTelemetry SDK could not start: ${Cause.pretty(cause).split("\n")[0]}`).pipe(
             Effect.annotateLogs({ mode: "FM-19" })
           ),
           Telemetry.layerNoop

@@ -2,7 +2,8 @@
  * OTLP export (Telemetry) and its isolation from serving (FM-19): a real OTLP/HTTP collector on 127.0.0.1
  * that records, hangs, answers 500 or is not there, while an McpServer answers an McpClient over in-memory
  * transports. Time-driven parts (export timeout, intervals, queue bounds) run on the TestClock with a client
- * the test controls.
+ * the test controls. `layerOpenTelemetry` is tested with the OpenTelemetry SDK's in-memory exporters and
+ * readers, and with exporters and span processors that throw, fail or never answer.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as http from "node:http"
@@ -12,6 +13,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
@@ -19,6 +21,19 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter
+} from "@opentelemetry/sdk-metrics"
+import {
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor
+} from "@opentelemetry/sdk-trace-base"
 import { McpClient } from "@effect-mcp/client"
 import { MemoryTransport } from "@effect-mcp/core"
 import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
@@ -427,4 +442,217 @@ describe("Telemetry: configuration from OTEL_* variables", () => {
       expect(yield* enabledWith({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_RESOURCE_ATTRIBUTES: "team=%ZZ" }))
         .toEqual({ traces: false, metrics: false })
     }))
+})
+
+// ---- through the OpenTelemetry JS SDK (layerOpenTelemetry) ---------------------------------------------------
+
+type ExportResult = Parameters<Parameters<SpanExporter["export"]>[1]>[0]
+
+/** The metric names of the last export an in-memory metric exporter received, and their service.name. */
+const lastMetricExport = (exporter: InMemoryMetricExporter) => {
+  const last = exporter.getMetrics().at(-1)
+  return {
+    names: new Set(last?.scopeMetrics.flatMap((scope) => scope.metrics.map((metric) => metric.descriptor.name)) ?? []),
+    service: last?.resource.attributes["service.name"]
+  }
+}
+
+/** The metric families that Health's /metrics shows now. */
+const prometheusFamilies = Effect.map(
+  Effect.context<never>(),
+  (context) => [...Health.prometheus(context).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)
+)
+
+const attributesOf = (span: ReadableSpan) => span.attributes
+
+/** Lets the SDK's promise chains run (real event-loop turns; no clock time passes). */
+const settleIO = Effect.forEach(
+  Array.from({ length: 10 }),
+  () => Effect.andThen(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), settle),
+  { discard: true }
+)
+
+describe("Telemetry: through the OpenTelemetry SDK (layerOpenTelemetry)", () => {
+  it.live("an McpServer's spans (Protocol.request, Protocol.handle) and every /metrics family reach the SDK's exporters, with service.name", () =>
+    Effect.gen(function*() {
+      const spanExporter = new InMemorySpanExporter()
+      const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE)
+      const telemetry = Telemetry.Telemetry.layerOpenTelemetry({
+        spanExporters: spanExporter,
+        metricExporters: metricExporter,
+        serviceName: "mcp-otel-test",
+        serviceVersion: "1.2.3"
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const service = yield* Telemetry.Telemetry
+        expect(service.enabled).toEqual({ traces: true, metrics: true })
+        const client = yield* connect
+        for (let i = 0; i < 5; i++) yield* client.callTool("echo", { message: `hello ${i}` })
+        yield* service.flush
+        const families = yield* prometheusFamilies
+        yield* service.flush
+
+        const spans = spanExporter.getFinishedSpans()
+        expect(spans.filter((s) => s.name === "Protocol.request").length).toBeGreaterThanOrEqual(5)
+        const handled = spans.filter((s) => s.name === "Protocol.handle" && attributesOf(s)["mcp.method.name"] === "tools/call")
+        expect(handled.length).toBe(5)
+        expect(handled[0]!.kind).toBe(1) // SpanKind.SERVER
+        expect(spans.every((s) => s.resource.attributes["service.name"] === "mcp-otel-test")).toBe(true)
+        expect(spans[0]!.resource.attributes["service.version"]).toBe("1.2.3")
+
+        // every metric family of Health's Prometheus text arrives through the SDK too, under the same name
+        const metrics = lastMetricExport(metricExporter)
+        expect(metrics.service).toBe("mcp-otel-test")
+        expect(families).toContain("mcp_telemetry_exported_total")
+        expect(families.filter((f) => !metrics.names.has(f))).toEqual([])
+        expect(yield* service.stats).toMatchObject({
+          traces: { healthy: true, dropped: 0, failedBatches: 0 },
+          metrics: { healthy: true, dropped: 0, failedBatches: 0 }
+        })
+        expect((yield* service.stats).traces.exported).toBeGreaterThanOrEqual(spans.length)
+      }).pipe(Effect.provide(telemetry)))
+    }))
+
+  it.live("span processors and metric readers are used as they are; OTEL_SERVICE_NAME names the service", () =>
+    Effect.gen(function*() {
+      const spanExporter = new InMemorySpanExporter()
+      const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE)
+      const telemetry = Telemetry.Telemetry.layerOpenTelemetry({
+        spanProcessors: new SimpleSpanProcessor(spanExporter),
+        metricReaders: new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 60_000 })
+      }).pipe(Layer.provide(fromEnv({ OTEL_SERVICE_NAME: "from-env" })))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const service = yield* Telemetry.Telemetry
+        const client = yield* connect
+        yield* client.callTool("echo", { message: "hello" })
+        yield* service.flush
+        const spans = spanExporter.getFinishedSpans()
+        expect(spans.map((s) => s.name)).toEqual(expect.arrayContaining(["Protocol.request", "Protocol.handle"]))
+        expect(spans.every((s) => s.resource.attributes["service.name"] === "from-env")).toBe(true)
+        const metrics = lastMetricExport(metricExporter)
+        expect(metrics.service).toBe("from-env")
+        const families = yield* prometheusFamilies
+        expect(families.length).toBeGreaterThan(0)
+        expect(families.filter((f) => !metrics.names.has(f))).toEqual([])
+      }).pipe(Effect.provide(telemetry)))
+    }))
+
+  it.live("exporters and a span processor that throw or fail neither break nor slow tool calls; the failures are counted", () =>
+    Effect.gen(function*() {
+      const throws: SpanExporter = {
+        export: () => {
+          throw new Error("span exporter down")
+        },
+        shutdown: () => Promise.resolve()
+      }
+      const refuses: SpanExporter = {
+        export: (_spans, done) => done({ code: 1, error: new Error("collector refused") }),
+        shutdown: () => Promise.resolve()
+      }
+      // built once: constructing an Error (its stack) per span is the broken processor's own cost, not ours
+      const brokenOnStart = new Error("processor broken on start")
+      const brokenOnEnd = new Error("processor broken on end")
+      const processor: SpanProcessor = {
+        onStart: () => {
+          throw brokenOnStart
+        },
+        onEnd: () => {
+          throw brokenOnEnd
+        },
+        forceFlush: () => Promise.reject(new Error("processor cannot flush")),
+        shutdown: () => Promise.resolve()
+      }
+      const metricsThrow: PushMetricExporter = {
+        export: () => {
+          throw new Error("metric exporter down")
+        },
+        forceFlush: () => Promise.resolve(),
+        shutdown: () => Promise.resolve()
+      }
+      const layer = Telemetry.Telemetry.layerOpenTelemetry({
+        spanExporters: [throws, refuses],
+        spanProcessors: processor,
+        metricExporters: metricsThrow,
+        tracesInterval: "20 millis",
+        metricsInterval: "50 millis",
+        maxBatchSize: 16,
+        exportTimeout: "1 second",
+        shutdownTimeout: "500 millis"
+      })
+      const { callsEnded, stats, withTelemetry, without } = yield* callLatencies(layer, 150)
+      const shutdown = performance.now() - callsEnded
+      const p50 = median(withTelemetry)
+      const base = median(without)
+      const max = Math.max(...withTelemetry)
+      yield* Effect.logDebug(
+        `throwing OTel exporters: p50 ${p50.toFixed(3)} ms (without telemetry ${base.toFixed(3)} ms), max ${max.toFixed(1)} ms, ` +
+          `shutdown ${shutdown.toFixed(0)} ms, traces ${JSON.stringify(stats.traces)}, metrics ${JSON.stringify(stats.metrics)}`
+      )
+      // every call answered (callLatencies checks each result), none waited for an exporter
+      expect(max).toBeLessThan(1_000)
+      expect(p50).toBeLessThan(base * 2 + 0.5)
+      expect(stats.traces).toMatchObject({ exported: 0, healthy: false })
+      expect(stats.traces.failedBatches).toBeGreaterThan(0)
+      expect(stats.traces.dropped).toBeGreaterThan(0)
+      expect(stats.metrics.failedBatches).toBeGreaterThan(0)
+      expect(shutdown).toBeLessThan(2_000)
+    }))
+})
+
+describe("Telemetry: layerOpenTelemetry bounds (TestClock)", () => {
+  it.effect("an exporter that never answers: the export fails after exportTimeout, and batches are dropped while it hangs (one export in flight)", () =>
+    Effect.gen(function*() {
+      const answers: Array<(result: ExportResult) => void> = []
+      const batches: Array<number> = []
+      const hangs: SpanExporter = {
+        export: (spans, done) => {
+          batches.push(spans.length)
+          answers.push(done)
+        },
+        shutdown: () => Promise.resolve()
+      }
+      const layer = Telemetry.Telemetry.layerOpenTelemetry({
+        spanExporters: hangs,
+        tracesInterval: "1 hour", // exports only on flush
+        exportTimeout: "2 seconds",
+        shutdownTimeout: "1 minute"
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const service = yield* Telemetry.Telemetry
+        yield* spans(5)
+        const first = yield* Effect.forkChild(service.flush)
+        yield* settleIO
+        expect(batches).toEqual([5])
+        yield* TestClock.adjust("1999 millis")
+        yield* settleIO
+        expect((yield* service.stats).traces.failedBatches).toBe(0)
+        yield* TestClock.adjust("1 millis")
+        yield* settleIO
+        expect((yield* service.stats).traces).toMatchObject({ failedBatches: 1, dropped: 5, droppedBatches: 1, healthy: false })
+        yield* Fiber.join(first) // the SDK got its answer: flush returns
+
+        // still hanging: the next batch is not handed to the exporter but dropped at once and counted
+        yield* spans(3)
+        yield* service.flush
+        expect(batches).toEqual([5])
+        expect((yield* service.stats).traces).toMatchObject({ failedBatches: 1, dropped: 8, droppedBatches: 2 })
+
+        // the hung export answers at last: the exporter gets batches again
+        answers[0]!({ code: 0 })
+        yield* settleIO
+        yield* spans(2)
+        const third = yield* Effect.forkChild(service.flush)
+        yield* settleIO
+        expect(batches).toEqual([5, 2])
+        answers[1]!({ code: 0 })
+        yield* Fiber.join(third)
+        expect((yield* service.stats).traces).toMatchObject({ exported: 2, exportedBatches: 1, dropped: 8, healthy: true })
+      }).pipe(Effect.provide(layer)))
+    }))
+
+  it.effect("nothing given: the no-op layer", () =>
+    Effect.gen(function*() {
+      const service = yield* Telemetry.Telemetry
+      expect(service.enabled).toEqual({ traces: false, metrics: false })
+    }).pipe(Effect.provide(Telemetry.Telemetry.layerOpenTelemetry({}))))
 })
