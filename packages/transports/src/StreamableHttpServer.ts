@@ -21,8 +21,13 @@
  *   against the body (-32020 on mismatch), and the HTTP status follows the JSON-RPC error (400, 404).
  * - Security and bounds on by default: Host and Origin allow-lists, failing closed (FM-29); the body size is
  *   checked before reading (413); header, body and idle timeouts against slow clients; a bounded inbox per
- *   session (503 with `Retry-After` past it); a bound on each response's unsent bytes (a reader that does not
- *   read is cut off, FM-15).
+ *   session (503 with `Retry-After` past it).
+ * - Backpressure on SSE responses (FM-48): a send completes once its event is recorded in the session's event
+ *   store and written, and waits while the response asks for a drain (one `drain` listener per response, never
+ *   one per write), so a handler never runs ahead of a slow reader. Only the sends to that response wait:
+ *   every response has its own. A reader that does not read for `stallTimeout`, or that lets more than
+ *   `maxBufferedBytes` wait, is cut off (FM-15): the waiting sends fail with `TransportFailure` naming FM-15,
+ *   the session goes on, and the client resumes with `Last-Event-ID` to get what it missed.
  * - The deprecated HTTP+SSE transport of 2024-11-05 (GET `/sse`, POST `/messages`) when enabled.
  *
  * The transport knows the HTTP binding of MCP (sessions, headers) and nothing else of it: `handle` (usually
@@ -36,9 +41,11 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
@@ -97,8 +104,20 @@ export interface Options {
   readonly response?: "auto" | "json" | "sse"
   /** SSE keep-alive comment interval (default 15 s). */
   readonly keepAliveInterval?: Duration.Input
-  /** Unsent bytes allowed per response before a slow reader is cut off (default 8 MiB). */
+  /**
+   * Unsent bytes allowed per response before its reader is judged one that does not keep up and is cut off
+   * (FM-15): the send fails with `TransportFailure` naming FM-15 (`cause: { mode, bufferedBytes,
+   * maxBufferedBytes }`). Sends wait for the response to drain, so only concurrent sends or one huge message
+   * reach it: keep it above your largest message (default 8 MiB).
+   */
   readonly maxBufferedBytes?: number
+  /**
+   * Longest a send may wait for an SSE response to drain. Past it the reader is judged one that does not read
+   * (FM-15): the response is cut, and the sends waiting on it fail with `TransportFailure` naming FM-15
+   * (`cause: { mode, stallTimeoutMs }`); later messages of the stream go to the event store, for the client to
+   * resume with `Last-Event-ID` (default 30 s; `false`: wait as long as it takes).
+   */
+  readonly stallTimeout?: Duration.Input | false
   /** Time to receive a request's headers (default 10 s) and its whole body (default 30 s). */
   readonly headersTimeout?: Duration.Input
   readonly requestTimeout?: Duration.Input
@@ -336,6 +355,22 @@ interface ResponseStream {
   done: boolean
 }
 
+/**
+ * The sending side of one SSE response (FM-48): sends wait while the response asks for a drain, on ONE
+ * persistent `drain` listener per response whatever the number of writes.
+ */
+interface Sink {
+  readonly res: http.ServerResponse
+  /** The last write was refused (`res.write` returned false) and no `drain` has come since. */
+  needDrain: boolean
+  /** Completed at the next drain (or end of the response) for every send waiting; failed when the response is cut. */
+  drained: Deferred.Deferred<void, Transport.TransportError> | undefined
+  /** Why the response was cut (FM-15); the sends waiting on it fail with it. */
+  failed: Transport.TransportError | undefined
+  /** Lets every waiting send go (drained, or the response ended: nothing more to wait for). */
+  readonly release: () => void
+}
+
 interface Session {
   readonly id: string
   readonly inbox: Queue.Queue<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>
@@ -376,6 +411,9 @@ export const serve = <E, R>(
     const retryMs = options.retryMs ?? 1_000
     const responseMode = options.response ?? "auto"
     const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024
+    const stallTimeout = options.stallTimeout === false
+      ? undefined
+      : Duration.fromInputUnsafe(options.stallTimeout ?? Duration.seconds(30))
     const statelessVersions = options.statelessVersions ?? ["2026-07-28"]
     const statefulVersions = options.statefulVersions ?? DEFAULT_STATEFUL
     const legacy = options.legacySse === undefined || options.legacySse === false
@@ -446,21 +484,103 @@ export const serve = <E, R>(
     const sessionHeaders = (stream: ResponseStream): Record<string, string> =>
       stream.session === undefined || stream.session.legacy ? {} : { "mcp-session-id": stream.session.id }
 
-    /** Cuts a response whose reader does not keep up (FM-15): memory stays bounded. */
-    const checkBuffered = (stream: ResponseStream) => {
-      const res = stream.res
-      if (res !== undefined && res.writableLength > maxBuffered) {
-        stats.slowReadersCut++
-        res.destroy()
-        stream.res = undefined
+    // ---- backpressure (FM-48) and slow readers (FM-15) on SSE responses ------------------------------------
+
+    const sinks = new WeakMap<http.ServerResponse, Sink>()
+
+    /** The sink of an SSE response, made at its first write with its one `drain` listener. */
+    const sinkOf = (res: http.ServerResponse): Sink => {
+      const existing = sinks.get(res)
+      if (existing !== undefined) return existing
+      const sink: Sink = {
+        res,
+        needDrain: false,
+        drained: undefined,
+        failed: undefined,
+        release: () => {
+          sink.needDrain = false
+          const waiter = sink.drained
+          sink.drained = undefined
+          if (waiter !== undefined) Deferred.doneUnsafe(waiter, Effect.void)
+        }
       }
+      res.on("drain", sink.release)
+      // flushed, or the client went away: what was written is in the event store for a client that resumes
+      res.on("finish", sink.release)
+      res.on("close", sink.release)
+      sinks.set(res, sink)
+      return sink
     }
 
-    const writeRaw = (stream: ResponseStream, text: string) => {
+    /**
+     * Cuts a response whose reader does not keep up (FM-15): memory stays bounded, the sends waiting on it fail
+     * with `error`, and the stream's later messages go to the event store only (the client resumes).
+     */
+    const cut = (stream: ResponseStream, sink: Sink, error: Transport.TransportError): Transport.TransportError => {
+      if (sink.failed !== undefined) return sink.failed
+      sink.failed = error
+      stats.slowReadersCut++
+      if (stream.res === sink.res) stream.res = undefined
+      const waiter = sink.drained
+      sink.drained = undefined
+      if (waiter !== undefined) Deferred.doneUnsafe(waiter, Effect.fail(error))
+      sink.res.destroy()
+      return error
+    }
+
+    /** Ends a response the server is done with; sends waiting on it go (their events are in the event store). */
+    const endResponse = (res: http.ServerResponse, last?: string) => {
+      if (!res.writableEnded) res.end(last)
+      sinks.get(res)?.release()
+    }
+
+    /** Whether a client whose response is cut can get what it missed (`Last-Event-ID`). */
+    const resumable = (stream: ResponseStream) => stream.session?.events !== undefined && !stream.stateless && !stream.session.legacy
+
+    /** What a send waits for after its write: the response's drain, at most `stallTimeout` (on Effect's Clock). */
+    const awaitDrain = (stream: ResponseStream, sink: Sink): Effect.Effect<void, Transport.TransportError> =>
+      Effect.suspend(() => {
+        if (sink.failed !== undefined) return Effect.fail(sink.failed)
+        if (!sink.needDrain) return Effect.void
+        if (sink.drained === undefined) sink.drained = Deferred.makeUnsafe<void, Transport.TransportError>()
+        const waiter = Deferred.await(sink.drained)
+        if (stallTimeout === undefined) return waiter
+        return Effect.flatMap(Effect.timeoutOption(waiter, stallTimeout), (drained) => {
+          if (Option.isSome(drained)) return Effect.void
+          const ms = Duration.toMillis(stallTimeout)
+          return Effect.fail(cut(
+            stream,
+            sink,
+            new Transport.TransportFailure({
+              detail: `SSE stream ${stream.id}: the client has not read for ${ms} ms (FM-15): the response is cut${resumable(stream) ? "; the client may resume it with Last-Event-ID" : ""}`,
+              cause: { mode: "FM-15", stallTimeoutMs: ms }
+            })
+          ))
+        })
+      })
+
+    /**
+     * Writes to the stream's live response, in order, at once (the caller has recorded the event already); the
+     * effect the sender waits on: the response's drain when it asked for one, or the cut of a response past
+     * `maxBufferedBytes` (FM-15).
+     */
+    const writeRaw = (stream: ResponseStream, text: string): Effect.Effect<void, Transport.TransportError> => {
       const res = stream.res
-      if (res === undefined || res.destroyed || res.writableEnded) return
-      res.write(text)
-      checkBuffered(stream)
+      if (res === undefined || res.destroyed || res.writableEnded) return Effect.void
+      const sink = sinkOf(res)
+      if (!res.write(text)) sink.needDrain = true
+      const buffered = res.writableLength
+      if (buffered > maxBuffered) {
+        return Effect.fail(cut(
+          stream,
+          sink,
+          new Transport.TransportFailure({
+            detail: `SSE stream ${stream.id}: the client is not reading (FM-15): ${buffered} bytes wait to be sent, past the bound of ${maxBuffered}`,
+            cause: { mode: "FM-15", bufferedBytes: buffered, maxBufferedBytes: maxBuffered }
+          })
+        ))
+      }
+      return sink.needDrain ? awaitDrain(stream, sink) : Effect.void
     }
 
     const startSse = (stream: ResponseStream, status = 200) => {
@@ -478,18 +598,21 @@ export const serve = <E, R>(
       // SEP-1699: a priming event gives the client an id to resume from before anything else is sent
       const session = stream.session
       if (session?.events !== undefined && !session.legacy && (session.protocolVersion ?? "") >= "2025-11-25") {
+        // nobody waits here: the send that follows waits for the same response
         writeRaw(stream, `id: ${stream.id}.0\nretry: ${retryMs}\ndata: \n\n`)
       }
     }
 
-    const writeEvent = (stream: ResponseStream, text: string) => {
+    /** Records an event in the session's event store, then writes it; what the sender waits on (see `writeRaw`). */
+    const writeEvent = (stream: ResponseStream, text: string): Effect.Effect<void, Transport.TransportError> => {
       const session = stream.session
       const seq = ++stream.seq
       if (session?.events !== undefined && !stream.stateless) session.events.append({ streamId: stream.id, seq, text })
-      if (stream.res === undefined) return
+      if (stream.res === undefined) return Effect.void
       const id = session?.events !== undefined && !stream.stateless ? `id: ${stream.id}.${seq}\n` : ""
-      writeRaw(stream, `${id}event: message\ndata: ${text}\n\n`)
+      const sent = writeRaw(stream, `${id}event: message\ndata: ${text}\n\n`)
       stream.written = seq
+      return sent
     }
 
     const finishStream = (stream: ResponseStream) => {
@@ -497,27 +620,33 @@ export const serve = <E, R>(
       stream.session?.streams.delete(stream.id)
       const res = stream.res
       stream.res = undefined
-      if (res !== undefined && !res.writableEnded) res.end()
+      if (res !== undefined) endResponse(res)
     }
 
     /** A message for the client that is not the answer of the stream's request: streams the response. */
-    const deliverMessage = (stream: ResponseStream, text: string) => {
+    const deliverMessage = (stream: ResponseStream, text: string): Effect.Effect<void, Transport.TransportError> => {
       if (stream.mode === "pending") {
-        if (!stream.sse || responseMode === "json") return // the client takes JSON only: nothing but the answer
+        if (!stream.sse || responseMode === "json") return Effect.void // the client takes JSON only: nothing but the answer
         startSse(stream)
       }
-      writeEvent(stream, text)
+      return writeEvent(stream, text)
     }
 
     /** Writes an answer (`whole`: the batch's answers as one array, as the engine sends them). */
-    const deliverAnswer = (stream: ResponseStream, id: JsonRpc.RequestId, message: JsonRpc.Message, text: string, whole = false) => {
+    const deliverAnswer = (
+      stream: ResponseStream,
+      id: JsonRpc.RequestId,
+      message: JsonRpc.Message,
+      text: string,
+      whole = false
+    ): Effect.Effect<void, Transport.TransportError> => {
       stream.pending.delete(id)
       const last = stream.pending.size === 0
       if (stream.mode === "pending" && (responseMode === "sse" ? !stream.sse : stream.json)) {
         stream.mode = "json"
         if (stream.batch && !whole) {
           stream.parts.push(text)
-          if (!last) return
+          if (!last) return Effect.void
           text = `[${stream.parts.join(",")}]`
         }
         const res = stream.res
@@ -527,11 +656,12 @@ export const serve = <E, R>(
           reply(res, stream.stateless ? statelessStatus(message) : 200, text, sessionHeaders(stream))
           stream.res = undefined
         }
-        return
+        return Effect.void
       }
       if (stream.mode === "pending" || stream.mode === "json") startSse(stream)
-      writeEvent(stream, text)
+      const sent = writeEvent(stream, text)
       if (last) finishStream(stream)
+      return sent
     }
 
     /** Routes one outgoing message of a connection to the response it belongs to. */
@@ -570,8 +700,7 @@ export const serve = <E, R>(
         }
         if (stream === undefined || stream.done) {
           // the request's stream is gone: keep the answer for a client that resumes the GET stream
-          if (session !== undefined) deliverMessage(session.standalone, text)
-          return Effect.void
+          return session !== undefined ? deliverMessage(session.standalone, text) : Effect.void
         }
         if (session !== undefined && id !== null && id === session.initializeId) {
           session.initializeId = undefined
@@ -581,9 +710,9 @@ export const serve = <E, R>(
           for (const m of message) if (JsonRpc.isResponse(m) && m.id !== null) stream.pending.delete(m.id)
           stream.pending.add(id ?? "")
         }
-        deliverAnswer(stream, id ?? "", first, text, Array.isArray(message))
+        const sent = deliverAnswer(stream, id ?? "", first, text, Array.isArray(message))
         if (session !== undefined && session.ended && !session.legacy) endSession(session, "initialization failed")
-        return Effect.void
+        return sent
       }
       const related = sendOptions?.relatedRequestId
       const target = only ??
@@ -592,8 +721,8 @@ export const serve = <E, R>(
           : session.legacy
           ? session.standalone
           : (related === undefined ? undefined : session.requestStreams.get(related)) ?? session.standalone)
-      if (target !== undefined && !target.done) deliverMessage(target, text)
-      return Effect.void
+      // only the sends to this response wait for its reader: every response (and session) has its own sink
+      return target !== undefined && !target.done ? deliverMessage(target, text) : Effect.void
     }
 
     // ---- sessions -------------------------------------------------------------------------------------
@@ -657,7 +786,7 @@ export const serve = <E, R>(
               if (stream.mode !== "sse") startSse(stream)
               const res = stream.res
               stream.res = undefined
-              if (res !== undefined && !res.writableEnded) res.end(`retry: ${retryMs}\n\n`)
+              if (res !== undefined) endResponse(res, `retry: ${retryMs}\n\n`)
             })
         }
         run(handle(transport).pipe(
@@ -1023,7 +1152,7 @@ export const serve = <E, R>(
     const openSse = (stream: ResponseStream, res: http.ServerResponse) => {
       const previous = stream.res
       stream.res = res
-      if (previous !== undefined && previous !== res && !previous.writableEnded) previous.end()
+      if (previous !== undefined && previous !== res) endResponse(previous)
       res.writeHead(200, {
         "content-type": "text/event-stream",
         "cache-control": "no-cache, no-transform",
@@ -1066,6 +1195,7 @@ export const serve = <E, R>(
           return res.end()
         }
         openSse(stream, res)
+        // a replay is no send: nobody waits (it is bounded by the event store); the sends that follow wait
         for (const e of missed) writeRaw(stream, `id: ${e.streamId}.${e.seq}\nevent: message\ndata: ${e.text}\n\n`)
         stream.written = stream.seq
         if (stream !== session.standalone && stream.pending.size === 0) finishStream(stream)
@@ -1177,7 +1307,8 @@ export const serve = <E, R>(
     const keepAlive = setInterval(() => {
       for (const session of sessions.values()) {
         const res = session.standalone.res
-        if (res !== undefined && !res.writableEnded) res.write(":\n\n")
+        // a response waiting for its reader gets nothing more (its buffer only grows)
+        if (res !== undefined && !res.writableEnded && sinks.get(res)?.needDrain !== true) res.write(":\n\n")
       }
     }, keepAliveMs)
     keepAlive.unref()
