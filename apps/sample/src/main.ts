@@ -10,6 +10,7 @@ import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeStdio from "@effect/platform-node/NodeStdio"
 import * as Cause from "effect/Cause"
+import * as fs from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -38,6 +39,7 @@ const usage = (): string => {
     "",
     "  --transport tcp      NDJSON over TCP on --host (default 127.0.0.1) and --port (default 3333)",
     "  --transport ws       WebSocket at ws://HOST:PORT/mcp (default port 3334; browser origins: localhost only)",
+    "  --tls-cert F --tls-key F  (tcp, ws) serve over TLS with this PEM certificate chain and key (wss:// for ws)",
     "  --transport http     Streamable HTTP at http://HOST:PORT/mcp, both protocol eras (default port 3335;",
     "                       Host and Origin: localhost only)",
     "  --http-response M    how HTTP requests are answered: auto (JSON unless something streams first), json, sse",
@@ -93,6 +95,18 @@ const portOf = (args: ReadonlyArray<string>, fallback: number) => {
     : Effect.fail(new Error(`--port must be a port number`))
 }
 
+/** `--tls-cert`/`--tls-key`: the TLS of the tcp and ws listeners (both or neither). */
+const tlsOf = (args: ReadonlyArray<string>) => {
+  const cert = flagValue(args, "--tls-cert")
+  const key = flagValue(args, "--tls-key")
+  if (cert === undefined && key === undefined) return Effect.succeed({})
+  if (cert === undefined || key === undefined) return Effect.fail(new Error(`--tls-cert and --tls-key go together`))
+  return Effect.try({
+    try: () => ({ tls: { cert: fs.readFileSync(cert), key: fs.readFileSync(key) } }),
+    catch: (cause) => new Error(`cannot read the TLS certificate or key: ${String(cause)}`)
+  })
+}
+
 /**
  * A network listener under the supervision tiers: the listener is a tier-4 transport (restarted with backoff if
  * it crashes), each connection a tier-3 server (a crash ends that connection only), with the resource monitor
@@ -138,8 +152,10 @@ const serve = Effect.gen(function*() {
   const host = flagValue(args, "--host") ?? "127.0.0.1"
   if (transport === "tcp") {
     const port = yield* portOf(args, 3333)
+    const tls = yield* tlsOf(args)
     return yield* supervised("tcp", (_server, handle) =>
       Effect.map(TcpTransport.serve({
+        ...tls,
         port,
         host,
         // hung clients are found (FM-31): a ping every 30 s answered within 10 s, and 10 minutes of silence at most
@@ -149,8 +165,9 @@ const serve = Effect.gen(function*() {
   }
   if (transport === "ws") {
     const port = yield* portOf(args, 3334)
+    const tls = yield* tlsOf(args)
     return yield* supervised("ws", (_server, handle) =>
-      Effect.map(WebSocketTransport.serve({ port, host }, handle), (listening) => `WebSocket on ${listening.url}`))
+      Effect.map(WebSocketTransport.serve({ ...tls, port, host }, handle), (listening) => `WebSocket on ${listening.url}`))
   }
   if (transport === "http") {
     const port = yield* portOf(args, 3335)

@@ -52,6 +52,31 @@ export class HostUnresolved extends Schema.TaggedError<HostUnresolved>()("HostUn
   }
 }
 
+/**
+ * FM-29 (or FM-12): the TLS layer failed. `code` is OpenSSL's or Node's: a certificate the client does not
+ * trust (`CERT_HAS_EXPIRED`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`,
+ * `SELF_SIGNED_CERT_IN_CHAIN`, …), a certificate for another name (`ERR_TLS_CERT_ALTNAME_INVALID`), a protocol
+ * failure (`ERR_SSL_*`: a peer that does not speak TLS, a refused client certificate, no common version), or a
+ * handshake that did not finish in time (`ERR_TLS_HANDSHAKE_TIMEOUT`). Mode FM-12 marks a record that failed its
+ * integrity check in flight (`ERR_SSL_*BAD_RECORD_MAC*`, `*DECRYPTION_FAILED*`): bytes were corrupted on the wire
+ * and the connection is dropped before any of them reach the application. Certificate and protocol failures
+ * are not `retryable` (fix the certificate, the trust store or the name); a timeout and a corrupted record
+ * are (reconnect with backoff).
+ */
+export class TlsFailure extends Schema.TaggedError<TlsFailure>()("TlsFailure", {
+  mode: Schema.Literals(["FM-29", "FM-12"]),
+  host: Schema.String,
+  port: Schema.Number,
+  code: Schema.String,
+  reason: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optionalKey(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `TLS with ${this.host}:${this.port} failed (${this.mode}, ${this.code}${this.retryable ? ", temporary" : ""}): ${this.reason}`
+  }
+}
+
 /** Resolver error codes (`dns.lookup`, getaddrinfo) that mean the name did not resolve. */
 const RESOLUTION_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME", "EAI_NODATA", "ENODATA"])
 
@@ -68,7 +93,7 @@ export const hostUnresolved = (error: unknown, host: string, port: number): Host
 }
 
 /** Every error a transport reports. */
-export type TransportError = ConnectionClosed | TransportFailure | HostUnresolved
+export type TransportError = ConnectionClosed | TransportFailure | HostUnresolved | TlsFailure
 
 /** What a sender knows about an outgoing message that a transport may route by. */
 export interface SendOptions {

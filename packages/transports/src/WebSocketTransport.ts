@@ -20,10 +20,27 @@
  * A host name the client cannot resolve fails the connect with `HostUnresolved` (FM-28), distinct from a refused
  * connection or a refused handshake (`TransportFailure`); the resolver can be replaced (`lookup`).
  *
+ * **TLS** (FM-29, FM-12): `serve({ tls: { key, cert } })` listens for `wss://` (`ca` and `requestCert: true` for
+ * mutual TLS; the options are `TcpTransport.TlsServerOptions`), and `connect("wss://…", { tls: { ca } })`
+ * verifies the server's certificate and name (`rejectUnauthorized` defaults to `true`; without `tls` a `wss:` URL
+ * trusts the system's CAs). A failed handshake is a `TlsFailure` naming the code (`CERT_HAS_EXPIRED`,
+ * `ERR_TLS_CERT_ALTNAME_INVALID`, `ERR_SSL_…`), a handshake that does not finish within `connectTimeout` a
+ * `TlsFailure` `ERR_TLS_HANDSHAKE_TIMEOUT`, and a record corrupted in flight ends the connection with a
+ * `TlsFailure` of mode FM-12 (nothing of it is delivered). The server counts and logs (FM-29) every failed
+ * handshake (`tlsFailures`), drops one not finished within `handshakeTimeout` (default 10 s), and counts
+ * handshakes under way towards `maxConnections` (past it: HTTP 503 after the handshake).
+ *
+ * ```ts
+ * const server = WebSocketTransport.serve({ port: 8443, tls: { key, cert } }, mcpServer.serve) // wss://…:8443/mcp
+ * const transport = WebSocketTransport.connect("wss://mcp.internal:8443/mcp", { tls: { ca } })
+ * ```
+ *
  * @since 0.1.0
  */
-import type * as http from "node:http"
-import type * as net from "node:net"
+import * as http from "node:http"
+import * as https from "node:https"
+import * as net from "node:net"
+import * as tls from "node:tls"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -37,7 +54,18 @@ import { type RawData, WebSocket, WebSocketServer } from "ws"
 import { Transport } from "@effect-mcp/core"
 import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as Liveness from "./internal/liveness.ts"
-import { HostUnresolved, hostUnresolved } from "./TcpTransport.ts"
+import {
+  HostUnresolved,
+  hostUnresolved,
+  handshakeTimeoutMs,
+  secureClientOptions,
+  secureServerOptions,
+  TlsFailure,
+  tlsFailureOf,
+  type TlsClientOptions,
+  type TlsServerOptions,
+  watchTlsHandshakes
+} from "./TcpTransport.ts"
 
 /**
  * FM-28: the host name of the URL did not resolve (the same error as `TcpTransport.HostUnresolved`).
@@ -46,6 +74,14 @@ import { HostUnresolved, hostUnresolved } from "./TcpTransport.ts"
  * @category errors
  */
 export { HostUnresolved }
+
+/**
+ * FM-29/FM-12: the TLS layer failed (the same error as `TcpTransport.TlsFailure`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export { TlsFailure }
 
 const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/
 
@@ -82,6 +118,26 @@ export const fromWebSocket = (
   socket: WebSocket,
   name: string,
   options: ConnectionOptions = {}
+): Effect.Effect<Transport.Transport, never, JsonRpcCodec.JsonRpcCodec | Scope.Scope> => make(socket, name, options, undefined)
+
+/**
+ * Follows the errors of a connection's TLS socket (`ws` closes with 1006 and keeps the error to itself): the
+ * `TlsFailure` of the first one of the TLS layer, if any.
+ */
+const tlsFailures = (socket: net.Socket, host: string, port: number): () => TlsFailure | undefined => {
+  let failure: TlsFailure | undefined
+  socket.on("error", (error) => {
+    failure ??= tlsFailureOf(error, host, port)
+  })
+  return () => failure
+}
+
+const make = (
+  socket: WebSocket,
+  name: string,
+  options: ConnectionOptions,
+  /** The TLS failure that ended the connection, if it runs over TLS. */
+  tlsFailure: (() => TlsFailure | undefined) | undefined
 ): Effect.Effect<Transport.Transport, never, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
     const codec = yield* JsonRpcCodec.JsonRpcCodec
@@ -114,16 +170,18 @@ export const fromWebSocket = (
     })
     socket.on("close", (code: number, reason: Buffer) => {
       if (terminal !== undefined) return
-      // a normal close ends the stream (the engine lets accepted requests finish); anything else is a failure
-      const closed = new Transport.ConnectionClosed({
+      // a normal close ends the stream (the engine lets accepted requests finish); anything else is a failure,
+      // the TLS layer's if it failed (a corrupted record, FM-12: nothing of it was delivered)
+      const closed = tlsFailure?.() ?? new Transport.ConnectionClosed({
         reason: `websocket closed (${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`
       })
       failSending(closed)
-      if (code === 1000 || code === 1001) Queue.endUnsafe(inbox)
+      if ((code === 1000 || code === 1001) && closed._tag === "ConnectionClosed") Queue.endUnsafe(inbox)
       else Queue.failCauseUnsafe(inbox, Cause.fail(closed))
     })
     socket.on("error", (error: Error) => {
-      const failure = new Transport.TransportFailure({ detail: `${name}: ${error.message}`, cause: error })
+      const failure = tlsFailure?.() ??
+        new Transport.TransportFailure({ detail: `${name}: ${error.message}`, cause: error })
       failSending(failure)
       Queue.failCauseUnsafe(inbox, Cause.fail(failure))
     })
@@ -207,6 +265,8 @@ export interface ServerOptions extends Omit<ConnectionOptions, "heartbeat"> {
   readonly allowedOrigins?: ReadonlyArray<string>
   /** The ping/pong heartbeat of every connection (default: a ping every 30 s, 10 s for the pong); `false`: none. */
   readonly heartbeat?: HeartbeatOptions | false
+  /** Serve `wss://` (default: `ws://`). See `TcpTransport.TlsServerOptions`. */
+  readonly tls?: TlsServerOptions
 }
 
 /** A listening WebSocket server. */
@@ -215,12 +275,21 @@ export interface WebSocketServerInfo {
   readonly host: string
   /** The port bound (the one picked when 0 was asked for). */
   readonly port: number
-  /** The endpoint's `ws://` URL. */
+  /** The endpoint's `ws://` (or, over TLS, `wss://`) URL. */
   readonly url: string
   /** Connections open now. */
   readonly connections: Effect.Effect<number>
   /** Connections refused (past `maxConnections`, with 503 or 1013) since the server started. */
   readonly refused: Effect.Effect<number>
+  /** TLS handshakes that failed or timed out since the server started (FM-29; always 0 without TLS). */
+  readonly tlsFailures: Effect.Effect<number>
+}
+
+/** The answer to a plain HTTP request on the endpoint (what `ws` answers on a server of its own). */
+const upgradeRequired = (_request: http.IncomingMessage, response: http.ServerResponse) => {
+  const body = http.STATUS_CODES[426] ?? "Upgrade Required"
+  response.writeHead(426, { "Content-Length": Buffer.byteLength(body), "Content-Type": "text/plain" })
+  response.end(body)
 }
 
 /** Listens and serves each connection with `handle` until the scope closes. */
@@ -244,10 +313,40 @@ export const serve = <E, R>(
       origin === undefined || (options.allowedOrigins === undefined ? LOCAL_ORIGIN.test(origin) : options.allowedOrigins.includes(origin))
     let open = 0
     let refused = 0
+    /** Every connection's fiber (and every TLS handshake's timer): interrupted together when the scope closes. */
+    const fibers = new Set<Fiber.Fiber<void>>()
+    const run = (effect: Effect.Effect<void, never, R | JsonRpcCodec.JsonRpcCodec>): Fiber.Fiber<void> => {
+      const fiber = Effect.runFork(Effect.provide(effect, context))
+      fibers.add(fiber)
+      fiber.addObserver(() => fibers.delete(fiber))
+      return fiber
+    }
+    // over TLS the HTTP server is ours (`ws` makes a plaintext one itself); handshakes under way count towards
+    // the bound, and past it a flood of them is dropped before it costs a handshake
+    const secure = options.tls === undefined
+      ? undefined
+      : https.createServer({ ...secureServerOptions(options.tls) }, upgradeRequired)
+    const handshakes = secure === undefined || options.tls === undefined ? undefined : watchTlsHandshakes(secure, {
+      timeoutMs: handshakeTimeoutMs(options.tls),
+      name: `wss ${host}:${options.port}`,
+      run,
+      admit: () => {
+        if (handshakes === undefined || handshakes.pending() < maxConnections) return "serve"
+        refused++
+        return "drop"
+      },
+      release: () => {}
+    })
+    /** Connections served plus TLS handshakes under way. */
+    const busy = () => open + (handshakes?.pending() ?? 0)
+    const tlsErrors = new WeakMap<net.Socket, () => TlsFailure | undefined>()
+    secure?.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (handshakes?.secured(socket) !== "serve") return socket.destroy()
+      tlsErrors.set(socket, tlsFailures(socket, socket.remoteAddress ?? "?", socket.remotePort ?? 0))
+    })
     const server = yield* Effect.callback<WebSocketServer, Transport.TransportFailure>((resume) => {
       const wss = new WebSocketServer({
-        host,
-        port: options.port,
+        ...(secure === undefined ? { host, port: options.port } : { server: secure }),
         path,
         maxPayload: options.maxFrameBytes ?? codec.maxFrameBytes,
         verifyClient: (
@@ -255,7 +354,7 @@ export const serve = <E, R>(
           done: (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void
         ) => {
           if (!originAllowed(info.req.headers.origin)) return done(false, 403, "Origin not allowed")
-          if (open >= maxConnections) {
+          if (busy() >= maxConnections) {
             refused++
             return done(false, 503, "Too many connections", { "Retry-After": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) })
           }
@@ -265,11 +364,11 @@ export const serve = <E, R>(
       wss.once("listening", () => resume(Effect.succeed(wss)))
       wss.once("error", (error) =>
         resume(Effect.fail(new Transport.TransportFailure({ detail: `cannot listen on ${host}:${options.port}: ${error.message}`, cause: error }))))
+      secure?.listen(options.port, host)
     })
     server.on("error", () => {})
-    /** Every connection's fiber: interrupted together when the scope closes. */
-    const fibers = new Set<Fiber.Fiber<void>>()
-    server.on("connection", (socket) => {
+    secure?.on("error", () => {})
+    server.on("connection", (socket, request) => {
       socket.on("error", () => {})
       if (open >= maxConnections) {
         // handshakes that passed the check together can overshoot it: the late ones are told to come back
@@ -278,81 +377,131 @@ export const serve = <E, R>(
         return
       }
       open++
-      const connection = Effect.scoped(Effect.flatMap(fromWebSocket(socket, "websocket connection", connectionOptions), handle)).pipe(
+      const tlsFailure = tlsErrors.get(request.socket)
+      const connection = Effect.scoped(Effect.flatMap(make(socket, "websocket connection", connectionOptions, tlsFailure), handle)).pipe(
         Effect.ignoreCause,
         Effect.ensuring(Effect.sync(() => {
           open--
           socket.terminate()
         }))
       )
-      const fiber = Effect.runFork(Effect.provide(connection, context))
-      fibers.add(fiber)
-      fiber.addObserver(() => fibers.delete(fiber))
+      run(connection)
     })
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         const stopped = Deferred.makeUnsafe<void>()
         for (const client of server.clients) client.terminate()
-        server.close(() => Deferred.doneUnsafe(stopped, Effect.void))
+        if (secure === undefined) server.close(() => Deferred.doneUnsafe(stopped, Effect.void))
+        else {
+          // `ws` leaves a server it was given open: close it, with its idle HTTP connections and handshakes
+          server.close()
+          secure.close(() => Deferred.doneUnsafe(stopped, Effect.void))
+          secure.closeAllConnections()
+          handshakes?.dropAll()
+        }
         yield* Fiber.interruptAll([...fibers])
         yield* Effect.timeoutOption(Deferred.await(stopped), Duration.seconds(5))
       })
     )
-    const address = server.address() as { address: string; port: number }
+    const address = (secure ?? server).address() as { address: string; port: number }
     return {
       host: address.address,
       port: address.port,
-      url: `ws://${address.address}:${address.port}${path}`,
+      url: `${secure === undefined ? "ws" : "wss"}://${address.address}:${address.port}${path}`,
       connections: Effect.sync(() => open),
-      refused: Effect.sync(() => refused)
+      refused: Effect.sync(() => refused),
+      tlsFailures: Effect.sync(() => handshakes?.failures() ?? 0)
     }
   })
 
 /** Client settings. */
 export interface ClientOptions extends ConnectionOptions {
-  /** Time to wait for the connection, name resolution included (default 10 s). */
+  /** Time to wait for the connection, name resolution and TLS handshake included (default 10 s). */
   readonly connectTimeout?: Duration.Input
   /** Extra HTTP headers of the handshake. */
   readonly headers?: Record<string, string>
   /** The resolver (node's `lookup` option; default `dns.lookup`), e.g. a caching one or a stub in tests. */
   readonly lookup?: net.LookupFunction
+  /**
+   * TLS of a `wss:` URL (ignored for `ws:`): CAs to trust, client certificate, server name. Default: the system's
+   * CAs, with the server's certificate and name verified. See `TcpTransport.TlsClientOptions`.
+   */
+  readonly tls?: TlsClientOptions
 }
 
 /** The host and port a WebSocket URL connects to (for error reports). */
-const endpointOf = (url: string): { readonly host: string; readonly port: number } => {
+const endpointOf = (url: string): { readonly host: string; readonly port: number; readonly secure: boolean } => {
   try {
     const parsed = new URL(url)
     const secure = parsed.protocol === "wss:" || parsed.protocol === "https:"
-    return { host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port: parsed.port === "" ? (secure ? 443 : 80) : Number(parsed.port) }
+    return {
+      host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: parsed.port === "" ? (secure ? 443 : 80) : Number(parsed.port),
+      secure
+    }
   } catch {
-    return { host: url, port: 0 }
+    return { host: url, port: 0, secure: false }
   }
 }
 
 /**
  * Connects to a WebSocket MCP endpoint; fails with `HostUnresolved` (FM-28) when the URL's host name does not
- * resolve, and with `TransportFailure` when the connection is refused or cannot be made in time. A server at its
- * connection limit answers 503: the failure's detail carries its `Retry-After`.
+ * resolve, with `TlsFailure` (FM-29) when the TLS handshake of a `wss:` URL fails or does not finish within
+ * `connectTimeout` (code `ERR_TLS_HANDSHAKE_TIMEOUT`), and with `TransportFailure` when the connection is refused
+ * or cannot be made in time. A server at its connection limit answers 503: the failure's detail carries its
+ * `Retry-After`.
  */
 export const connect = (
   url: string,
   options: ClientOptions = {}
-): Effect.Effect<Transport.Transport, Transport.TransportFailure | HostUnresolved, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
+): Effect.Effect<
+  Transport.Transport,
+  Transport.TransportFailure | HostUnresolved | TlsFailure,
+  JsonRpcCodec.JsonRpcCodec | Scope.Scope
+> =>
   Effect.gen(function*() {
-    // `ws` hands its options to `http.request`, which passes `lookup` on to the socket
+    const { host, port, secure } = endpointOf(url)
+    /** The TLS socket of a `wss:` connection: whether TCP is up and the handshake is not done. */
+    let tlsSocket: tls.TLSSocket | undefined
+    let handshaking = false
+    let tlsFailure: (() => TlsFailure | undefined) | undefined
+    // `ws` hands its options to `http.request`, which passes `lookup` on to the socket; over TLS we open the
+    // socket ourselves (as `ws` would) to tell a stalled handshake from a stalled connection
     const socketOptions: WebSocket.ClientOptions & { lookup?: net.LookupFunction } = {
       ...(options.headers === undefined ? {} : { headers: options.headers }),
-      ...(options.lookup === undefined ? {} : { lookup: options.lookup })
+      ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
+      ...(secure
+        ? {
+          ...secureClientOptions(options.tls ?? {}),
+          // `ws`'s own `tlsConnect`, plus the bookkeeping
+          createConnection: ((connectOptions: tls.ConnectionOptions & { path?: string | undefined }) => {
+            const servername = connectOptions.servername ??
+              (connectOptions.host === undefined || net.isIP(connectOptions.host) !== 0 ? undefined : connectOptions.host)
+            const socket = tls.connect({ ...connectOptions, path: undefined, ...(servername === undefined ? {} : { servername }) })
+            tlsSocket = socket
+            tlsFailure = tlsFailures(socket, host, port)
+            socket.once("connect", () => (handshaking = true))
+            socket.once("secureConnect", () => (handshaking = false))
+            return socket
+          }) as unknown as typeof net.createConnection
+        }
+        : {})
     }
     const socket = new WebSocket(url, socketOptions)
     socket.on("error", () => {})
-    yield* Effect.addFinalizer(() => Effect.sync(() => socket.terminate()))
-    yield* Effect.callback<void, Transport.TransportFailure | HostUnresolved>((resume) => {
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        socket.terminate()
+        tlsSocket?.destroy()
+      })
+    )
+    const timeout = options.connectTimeout ?? Duration.seconds(10)
+    yield* Effect.callback<void, Transport.TransportFailure | HostUnresolved | TlsFailure>((resume) => {
       socket.once("open", () => resume(Effect.void))
       socket.once("error", (error) => {
-        const { host, port } = endpointOf(url)
         resume(Effect.fail(
           hostUnresolved(error, host, port) ??
+            (secure ? tlsFailureOf(error, host, port, handshaking) : undefined) ??
             new Transport.TransportFailure({ detail: `cannot connect to ${url}: ${error.message}`, cause: error })
         ))
       })
@@ -366,9 +515,21 @@ export const connect = (
       })
     }).pipe(
       Effect.timeoutOrElse({
-        duration: options.connectTimeout ?? Duration.seconds(10),
-        orElse: () => Effect.fail(new Transport.TransportFailure({ detail: `connecting to ${url} timed out` }))
+        duration: timeout,
+        orElse: () =>
+          Effect.fail(
+            handshaking
+              ? new Transport.TlsFailure({
+                mode: "FM-29",
+                host,
+                port,
+                code: "ERR_TLS_HANDSHAKE_TIMEOUT",
+                reason: `the TLS handshake did not finish within ${Duration.toMillis(Duration.fromInputUnsafe(timeout))} ms (connectTimeout)`,
+                retryable: true
+              })
+              : new Transport.TransportFailure({ detail: `connecting to ${url} timed out` })
+          )
       })
     )
-    return yield* fromWebSocket(socket, url, options)
+    return yield* make(socket, url, options, tlsFailure)
   })
