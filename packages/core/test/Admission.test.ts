@@ -102,17 +102,21 @@ describe("admission: shared bulkheads, shared rate limits, the outbound breaker"
   it.effect("FM-37 maxConcurrentIncoming given as a function is read at every request", () =>
     Effect.gen(function*() {
       let bound = 1
+      let running = 0
       const release = yield* Deferred.make<void>()
       const { client } = yield* pair({
-        handler: handlers({ block: () => Effect.as(Deferred.await(release), "done") }),
+        handler: handlers({ block: () => Effect.suspend(() => (running++, Effect.as(Deferred.await(release), "done"))) }),
         maxConcurrentIncoming: () => bound,
         onDiagnostic: () => Effect.void
       })
       const first = yield* Effect.forkChild(client.request("block"), { startImmediately: true })
-      yield* Effect.yieldNow
+      while (running < 1) yield* Effect.yieldNow
       expect(yield* Effect.flip(client.request("block"))).toMatchObject({ code: ErrorCode.Overloaded, data: { limit: 1, mode: "FM-37" } })
       bound = 2
+      // the second request must reach the server while the first still runs: the bound now read is 2
       const second = yield* Effect.forkChild(client.request("block"), { startImmediately: true })
+      for (let i = 0; i < 1_000 && running < 2 && second.pollUnsafe() === undefined; i++) yield* Effect.yieldNow
+      expect(running).toBe(2)
       yield* Deferred.succeed(release, undefined)
       expect([yield* Fiber.join(first), yield* Fiber.join(second)]).toEqual(["done", "done"])
     }))

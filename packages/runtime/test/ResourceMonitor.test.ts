@@ -148,7 +148,16 @@ describe("ResourceMonitor", () => {
     Effect.gen(function*() {
       const source = yield* ResourceMonitor.Source
       yield* Effect.sleep("50 millis")
+      yield* source.sample // resets the histogram
+      yield* Effect.sleep("50 millis") // the histogram's timer runs again after a reset
+      // block the event loop for 150 ms: the delay histogram must see it (p99 of this interval)
+      yield* Effect.sync(() => {
+        const until = performance.now() + 150
+        while (performance.now() < until) { /* busy */ }
+      })
+      yield* Effect.sleep("60 millis")
       const sample = yield* source.sample
+      expect(sample.eventLoopDelayMs).toBeGreaterThanOrEqual(100)
       expect(sample.heapUsedBytes).toBeGreaterThan(0)
       expect(sample.heapLimitBytes).toBeGreaterThan(sample.heapUsedBytes!)
       expect(sample.rssBytes).toBeGreaterThan(0)
@@ -183,6 +192,32 @@ describe("RecoveryManager", () => {
       yield* until("drained", Effect.map(drain.phase, (p) => p === "closed"))
       expect(yield* manager.drainTriggered).toBe(true)
     }).pipe(Effect.provide(recovery(src5.layer)))))
+
+  it.effect("FM-03 the grace is a sustained spell: a critical spell that ended does not drain when a later spell is critical at its deadline", () =>
+    quiet(Effect.gen(function*() {
+      const drain = yield* Drain.Drain
+      const manager = yield* RecoveryManager.RecoveryManager
+      // spell 1: critical from t = 1 s to t = 2 s (its grace would end at t = 11 s)
+      src6.state.sample = heap(0.99)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      src6.state.sample = heap(0.5)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      yield* TestClock.adjust("3 seconds")
+      // spell 2: critical from t = 6 s; at t = 11 s it has lasted 5 s, less than the grace
+      src6.state.sample = heap(0.99)
+      for (let i = 0; i < 8; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      expect(yield* drain.phase).toBe("accepting")
+      expect(yield* manager.drainTriggered).toBe(false)
+      // spell 2 lasts its whole grace (t = 16 s): now the process drains
+      for (let i = 0; i < 4; i++) yield* TestClock.adjust("1 second")
+      yield* until("drained", Effect.map(drain.phase, (p) => p === "closed"))
+      expect(yield* manager.drainTriggered).toBe(true)
+    }).pipe(Effect.provide(recovery(src6.layer)))))
 })
 
 const src = driven()
@@ -190,4 +225,5 @@ const src2 = driven()
 const src3 = driven()
 const src4 = driven()
 const src5 = driven()
+const src6 = driven()
 const srcThrottle = driven()

@@ -162,6 +162,13 @@ export interface Options<R, E = never> {
    */
   readonly checkConfig?: (config: ServerConfig.ServerConfig) => ReadonlyArray<Tunable.Problem>
   /**
+   * Applies your own part of a reloaded configuration, as the last step of `reconfigure` (after the swap,
+   * while reloads are still serialised). A failure refuses the reload and puts the previous configuration
+   * back whole (FM-20); it is not called at `make`. It runs uninterruptibly and holds later reloads: bound
+   * its own waits.
+   */
+  readonly applyConfig?: (config: ServerConfig.ServerConfig) => Effect.Effect<void, unknown>
+  /**
    * Limits of the task stores: one per connection for 2025-11-25 tasks, one for the whole server for the
    * 2026-07-28 tasks extension (whose tasks outlive the request that started them).
    */
@@ -591,6 +598,7 @@ export const make = <R = never, E = never>(options: Options<R, E>): Effect.Effec
         const prepared = yield* prepare(config)
         // all or nothing: a failure while swapping puts the previous configuration back
         yield* commit(prepared, before.version + 1).pipe(
+          Effect.andThen(options.applyConfig === undefined ? Effect.void : Effect.suspend(() => options.applyConfig!(config))),
           Effect.onError(() => commit(previous, before.version)),
           Effect.catchCause((cause) =>
             rejected(new ServerConfig.InvalidConfig({ problems: [{ path: "", message: `could not be applied: ${Cause.pretty(cause)}` }] }))

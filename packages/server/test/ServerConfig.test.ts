@@ -115,6 +115,80 @@ describe("ServerConfig and McpServer.reconfigure (FM-20)", () => {
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()), Effect.provide(Logger.layer([logger])))
   })
 
+  it.effect("FM-20 a reload that fails while it is applied puts the previous configuration back whole, limits included", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const server = yield* McpServer.make({
+        info: { name: "cfg", version: "1" },
+        tools: [echo, Tool.make("block", { input: Schema.Struct({}), handler: () => Effect.as(Deferred.await(gate), "unblocked") })],
+        // the host's own part of the configuration: it cannot apply a tool timeout of 13 s
+        applyConfig: (config) => config.toolTimeout === 13_000 ? Effect.fail(new Error("the host cannot apply toolTimeout 13 s")) : Effect.void
+      })
+      const { call } = yield* connect(server)
+      const good = { maxConcurrentRequests: 1, rateLimit: { limit: 100, window: "1 minute" } }
+      yield* server.reconfigure(good)
+      expect(yield* server.config).toEqual({ version: 2, config: good })
+      // valid, swapped in, then its last step fails: refused, and the previous configuration is back
+      const failing = yield* Effect.flip(server.reconfigure({ maxConcurrentRequests: 8, toolTimeout: 13_000, rateLimit: { limit: 1, window: "1 minute" } }))
+      expect(failing).toMatchObject({ _tag: "InvalidConfig", mode: "FM-20" })
+      expect(failing.problems[0]!.message).toContain("could not be applied")
+      expect(failing.problems[0]!.message).toContain("the host cannot apply toolTimeout 13 s")
+      expect(yield* server.config).toEqual({ version: 2, config: good })
+      // the previous limits are in force: the rate limit of 100 (not 1) and one request at a time (not 8)
+      for (let i = 0; i < 3; i++) expect(yield* call("echo")).toMatchObject({ content: [{ text: "echo" }] })
+      const blocked = yield* Effect.forkChild(call("block"), { startImmediately: true })
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+      expect(yield* Effect.flip(call("echo"))).toMatchObject({ code: ErrorCode.Overloaded, data: { limit: 1 } })
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(blocked)
+      // the next reload numbers on from the configuration in force
+      yield* server.reconfigure({ maxConcurrentRequests: 4 })
+      expect(yield* server.config).toEqual({ version: 3, config: { maxConcurrentRequests: 4 } })
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.effect("FM-20 reloads run one at a time: a reload waits while another is still being applied, and each gets its own version", () => {
+    const opened: Array<Deferred.Deferred<void>> = []
+    return Effect.gen(function*() {
+      const gates = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      opened.push(...gates)
+      const applying: Array<number> = []
+      let inside = 0
+      let most = 0
+      const server = yield* McpServer.make({
+        info: { name: "cfg", version: "1" },
+        tools: [echo],
+        // the host's part takes a while (until the test opens its gate); the first one fails
+        applyConfig: (config) =>
+          Effect.gen(function*() {
+            const n = config.maxConcurrentRequests!
+            applying.push(n)
+            most = Math.max(most, ++inside)
+            yield* Deferred.await(gates[n - 2]!)
+            inside--
+            if (n === 2) return yield* Effect.fail(new Error("cannot apply 2"))
+          })
+      })
+      const first = yield* Effect.forkChild(Effect.flip(server.reconfigure({ maxConcurrentRequests: 2 })), { startImmediately: true })
+      const second = yield* Effect.forkChild(server.reconfigure({ maxConcurrentRequests: 3 }), { startImmediately: true })
+      for (let i = 0; i < 100; i++) yield* Effect.yieldNow
+      // the second waits for the first to finish (it has not even been swapped in)
+      expect(applying).toEqual([2])
+      yield* Deferred.succeed(gates[0]!, undefined)
+      expect(yield* Fiber.join(first)).toMatchObject({ _tag: "InvalidConfig" })
+      for (let i = 0; i < 100 && applying.length < 2; i++) yield* Effect.yieldNow
+      expect(applying).toEqual([2, 3])
+      yield* Deferred.succeed(gates[1]!, undefined)
+      yield* Fiber.join(second)
+      expect(most).toBe(1)
+      // the failed first was rolled back before the second read the configuration in force
+      expect(yield* server.config).toEqual({ version: 2, config: { maxConcurrentRequests: 3 } })
+    }).pipe(
+      // a failed assertion must not leave a reload waiting (uninterruptibly) on its gate
+      Effect.ensuring(Effect.suspend(() => Effect.forEach(opened, (gate) => Deferred.succeed(gate, undefined), { discard: true }))),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  })
+
   it("FM-20 any reload either applies exactly the validated configuration or leaves the previous one in force (property)", async () => {
     const duration = fc.oneof(fc.integer({ min: -5, max: 10_000 }), fc.constantFrom("5 seconds", "1 minute", "soon", "-1 seconds"))
     const count = fc.integer({ min: -2, max: 200 })

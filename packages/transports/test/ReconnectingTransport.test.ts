@@ -62,15 +62,23 @@ describe("ReconnectingTransport (FM-07, FM-21, FM-25), on the TestClock", () => 
   it.effect("retries a refused connection with full-jitter delays within the bounds, then connects", () =>
     Effect.gen(function*() {
       const h = yield* harness(5)
-      const states: Array<ReconnectingTransport.ConnectionState> = []
-      const making = yield* Effect.forkChild(
-        Effect.tap(ReconnectingTransport.make({ connect: h.connect }), (t) =>
-          Effect.forkChild(Stream.runForEach(t.state, (s) => Effect.sync(() => states.push(s)))))
-      )
+      // when each attempt is made (the TestClock wakes each sleep at its own deadline, so the gaps are exact)
+      const at: Array<number> = []
+      const connect = Effect.flatMap(Clock.currentTimeMillis, (now) => (at.push(now), h.connect))
+      const making = yield* Effect.forkChild(ReconnectingTransport.make({ connect }))
       // drive the clock past every backoff (bounds: 1, 2, 4, 8, 16 s)
       for (let i = 0; i < 40; i++) yield* TestClock.adjust("1 second")
       const transport = yield* Fiber.join(making)
       expect(yield* Ref.get(h.attempts)).toBe(6)
+      const gaps = at.slice(1).map((t, n) => t - at[n]!)
+      const bounds = [1_000, 2_000, 4_000, 8_000, 16_000]
+      expect(gaps.length).toBe(5)
+      gaps.forEach((gap, n) => {
+        expect(gap).toBeGreaterThanOrEqual(0)
+        expect(gap).toBeLessThan(bounds[n]!) // full jitter: [0, bound), never the bound itself
+      })
+      // jittered, not the bound minus a constant: some delay is well below its bound
+      expect(gaps.some((gap, n) => gap < bounds[n]! * 0.9)).toBe(true)
       expect((yield* transport.current)._tag).toBe("Connected")
       const client = yield* McpClient.connect(transport, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] })
       expect((yield* client.callTool("echo", { message: "hi" })).content[0]).toMatchObject({ text: "hi" })

@@ -4,12 +4,30 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { fileURLToPath } from "node:url"
 import { Protocol } from "@effect-mcp/core"
-import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import { JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as StdioClientTransport from "../src/StdioClientTransport.ts"
 import { sampleServerCommand } from "../../../test/support/sample.ts"
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 const node = (name: string, ...args: Array<string>) => ({ command: process.execPath, args: [fixture(name), ...args] })
+
+/** A child that reads nothing for 1 s, then counts the notifications it reads and answers `count` with it. */
+const PAUSED_READER = `
+let lines = 0
+let rest = ""
+setTimeout(() => {
+  process.stdin.setEncoding("utf8").on("data", (chunk) => {
+    const parts = (rest + chunk).split("\\n")
+    rest = parts.pop()
+    for (const line of parts) {
+      const message = JSON.parse(line)
+      if (message.id === undefined) lines++
+      else process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: message.id, result: { lines } }) + "\\n")
+    }
+  })
+  process.stdin.on("end", () => process.exit(0))
+}, 1000)
+`
 
 const connect = (options: StdioClientTransport.Options, diagnostics: Array<string> = []) =>
   Effect.gen(function*() {
@@ -58,9 +76,27 @@ describe("stdio transport (real child processes)", () => {
         (i) => protocol.request("echo", { i, payload }),
         { concurrency: 256 }
       )
-      process.off("warning", onWarning)
       expect(results).toHaveLength(2_000)
       results.forEach((r, i) => expect((r as { echo: { i: number } }).echo.i).toBe(i))
+
+      // the writer waits for the reader: a child that reads nothing for its first second, then counts lines
+      const paused = yield* connect({ command: process.execPath, args: ["-e", PAUSED_READER] })
+      let sent = 0
+      const sending = yield* Effect.forkChild(Effect.forEach(
+        Array.from({ length: 2_000 }, (_, i) => i),
+        (i) => Effect.tap(paused.transport.send(JsonRpc.notification("bulk", { i, payload })), () => Effect.sync(() => sent++)),
+        { discard: true }
+      ))
+      yield* Effect.sleep("500 millis")
+      // 20 MB offered, the reader paused: the sender is held after the pipe's and the writer's buffers
+      // (well under 2 MB), not handed everything to buffer in memory
+      expect(sent).toBeGreaterThan(0)
+      expect(sent * payload.length).toBeLessThan(2 * 1024 * 1024)
+      yield* Fiber.join(sending)
+      expect(sent).toBe(2_000)
+      // ... and nothing was lost once it read
+      expect(yield* paused.protocol.request("count", {})).toEqual({ lines: 2_000 })
+      process.off("warning", onWarning)
       // one drain listener for the whole run, never one per write
       expect(warnings).not.toContain("MaxListenersExceededWarning")
     }), 60_000)

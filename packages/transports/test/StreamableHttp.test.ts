@@ -291,14 +291,17 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
             const context = yield* RequestContext.RequestContext
             yield* context.progress(1, 3)
             yield* context.closeStream
-            yield* Effect.sleep("100 millis")
+            // sent while the stream is down (the client waits the 200 ms retry hint): only a replay delivers it
+            yield* Effect.sleep("50 millis")
             yield* context.progress(2, 3)
+            // sent after the client has resumed: delivered live
+            yield* Effect.sleep("400 millis")
             yield* context.progress(3, 3)
             return "polled"
           })
       })
       const server = yield* McpServer.make({ info: { name: "poll", version: "1" }, tools: [poll] })
-      const listening = yield* StreamableHttpServer.serve({ port: 0, retryMs: 20 }, server.serve)
+      const listening = yield* StreamableHttpServer.serve({ port: 0, retryMs: 200 }, server.serve)
       const client = yield* Effect.flatMap(StreamableHttpClient.connect({ url: listening.url, standaloneStream: false }), (t) =>
         McpClient.connect(t, { info: { name: "c", version: "1" }, revisions: ["2025-11-25"] }))
       const progress: Array<number> = []
@@ -346,27 +349,42 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
       // no GET stream open: the change is kept for it
       yield* server.removeTool("add")
       yield* Effect.sleep("50 millis")
-      const events = yield* Effect.promise(() =>
-        new Promise<string>((resolve) => {
-          const request = http.request(listening.url, { method: "GET", headers: { accept: "text/event-stream", "mcp-session-id": id } }, (res) => {
-            let text = ""
-            res.setEncoding("utf8").on("data", (d: string) => {
-              text += d
-              if (text.includes("list_changed")) {
-                request.destroy()
-                resolve(text)
-              }
+      /** Opens the GET stream and reads it until `changes` list_changed events came (then closes it), or 3 s. */
+      const get = (changes: number, lastEventId?: string) =>
+        Effect.promise(() =>
+          new Promise<string>((resolve) => {
+            const headers: Record<string, string> = { accept: "text/event-stream", "mcp-session-id": id }
+            if (lastEventId !== undefined) headers["last-event-id"] = lastEventId
+            const request = http.request(listening.url, { method: "GET", headers }, (res) => {
+              let text = ""
+              res.setEncoding("utf8").on("data", (d: string) => {
+                text += d
+                if (text.split("list_changed").length - 1 >= changes) {
+                  request.destroy()
+                  resolve(text)
+                }
+              })
             })
+            request.end()
+            setTimeout(() => {
+              request.destroy()
+              resolve("")
+            }, 3_000)
           })
-          request.end()
-          setTimeout(() => {
-            request.destroy()
-            resolve("")
-          }, 3_000)
-        })
-      )
+        )
+      const idsOf = (text: string) => [...text.matchAll(/id: ([0-9a-z]+)\.(\d+)\nevent: message\ndata: .*list_changed/g)].map((m) => [m[1]!, Number(m[2])] as const)
+      const events = yield* get(1)
       expect(events).toContain("notifications/tools/list_changed")
       expect(events).toMatch(/id: [0-9a-z]+\.\d+/)
+      const [[stream, seen]] = idsOf(events) as [readonly [string, number]]
+      // the stream is down again (the client closed it); two more changes are sent while it is
+      yield* Effect.sleep("50 millis")
+      yield* server.removeTool("echo")
+      yield* server.removeTool("countdown")
+      yield* Effect.sleep("50 millis")
+      // resumed with Last-Event-ID: both are replayed from the event store, in order, after the last one seen
+      const resumed = yield* get(2, `${stream}.${seen}`)
+      expect(idsOf(resumed)).toEqual([[stream, seen + 1], [stream, seen + 2]])
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)))
 
   it.live("the deprecated HTTP+SSE transport (2024-11-05) serves a session when enabled, and is off by default", () =>

@@ -316,14 +316,16 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
       const go = yield* Deferred.make<void>()
       const count = yield* Deferred.make<number>()
       let serverSocket: net.Socket | undefined
+      let consumed = 0
       const server = net.createServer({ allowHalfOpen: true })
       const context = yield* Effect.context<JsonRpcCodec.JsonRpcCodec>()
       server.on("connection", (socket) => {
         serverSocket = socket
         Effect.runFork(Effect.scoped(Effect.gen(function*() {
           const transport = yield* TcpTransport.fromSocket(socket, "test")
-          yield* Deferred.await(go)
-          yield* Deferred.succeed(count, yield* Stream.runCount(transport.incoming))
+          // a consumer that is running but slow: it takes 100 frames, then stalls until `go`
+          yield* Stream.runForEach(transport.incoming, () => ++consumed === 100 ? Deferred.await(go) : Effect.void)
+          yield* Deferred.succeed(count, consumed)
         })).pipe(Effect.provide(context)))
       })
       yield* Effect.acquireRelease(
@@ -334,10 +336,17 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
       const line = JSON.stringify(JsonRpc.notification("n", { pad: "x".repeat(1_000) })) + "\n"
       const frames = 32_000 // ~33 MB: far more than the kernel's buffers
       peer.socket.end(line.repeat(frames))
+      expect(yield* eventually(() => consumed === 100, 5_000)).toBe(true)
       yield* realSleep(500)
-      // the consumer has not pulled: the server holds at most a read buffer's worth, the rest waits at the peer
+      // the consumer is stalled: the server holds at most a read buffer's worth, the rest waits at the peer
+      expect(consumed).toBe(100)
       expect(serverSocket!.readableLength).toBeLessThan(1024 * 1024)
-      expect(peer.socket.writableLength).toBeGreaterThan(16 * 1024 * 1024)
+      const waiting = peer.socket.writableLength
+      expect(waiting).toBeGreaterThan(16 * 1024 * 1024)
+      // and it stays there: nothing more is taken from the socket while the consumer does not pull
+      yield* realSleep(500)
+      expect(consumed).toBe(100)
+      expect(waiting - peer.socket.writableLength).toBeLessThan(256 * 1024)
       yield* Deferred.succeed(go, undefined)
       expect(yield* Deferred.await(count)).toBe(frames)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 20_000)
