@@ -124,6 +124,13 @@ export interface ConnectionOptions {
    * side before the socket is destroyed (default 2 s).
    */
   readonly closeTimeout?: Duration.Input
+  /**
+   * Server side: a connection that has not sent one complete message this long after it was accepted is
+   * closed with `ConnectionClosed` naming the timeout, so connections that send nothing, or trickle a frame a
+   * byte at a time (slowloris), cannot hold the connection slots (FM-36). Default 30 s on a server, none on
+   * a client; `false` turns it off.
+   */
+  readonly firstMessageTimeout?: Duration.Input | false
 }
 
 /** FM-28: the host name did not resolve (`Transport.HostUnresolved`, shared by every client transport). */
@@ -383,6 +390,7 @@ export const watchTlsHandshakes = (
 const DEFAULT_KEEP_ALIVE = Duration.seconds(30)
 const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024
 const HEARTBEAT_ID = "heartbeat:"
+const DEFAULT_FIRST_MESSAGE_TIMEOUT = Duration.seconds(30)
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -545,7 +553,27 @@ const make = (
       activity.touch()
       return chunk
     })
-    const decoded = codec.decodeNdjson(bytes, { allowBatch: true })
+    const frames = codec.decodeNdjson(bytes, { allowBatch: true })
+    // ---- slowloris: the first complete message must come within firstMessageTimeout (server side) ---------
+    const firstMessageTimeout = side === "server" && options.firstMessageTimeout !== false
+      ? Duration.fromInputUnsafe(options.firstMessageTimeout ?? DEFAULT_FIRST_MESSAGE_TIMEOUT)
+      : undefined
+    let received = false
+    const decoded = firstMessageTimeout === undefined ? frames : Stream.mapArray(frames, (chunk) => {
+      received = true
+      return chunk
+    })
+    if (firstMessageTimeout !== undefined) {
+      yield* Effect.forkScoped(Effect.andThen(
+        Effect.sleep(firstMessageTimeout),
+        Effect.sync(() => {
+          if (received) return
+          terminate(new Transport.ConnectionClosed({
+            reason: `${name} sent no complete message within ${Duration.toMillis(firstMessageTimeout)} ms of connecting (slowloris, FM-36)`
+          }))
+        })
+      ))
+    }
     const incoming = (side === "client" || heartbeat !== undefined ? Stream.filter(decoded, pass) : decoded).pipe(
       // a connection dropped here (refused, idle, hung) fails, even if the socket's end raced the reason
       Stream.concat(Stream.suspend(() => (terminal === undefined ? Stream.empty : Stream.fail(terminal))))

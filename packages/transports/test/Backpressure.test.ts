@@ -202,7 +202,7 @@ describe("FM-48 backpressure, end to end on real sockets", () => {
       // the client transport is connected but nobody consumes its input: it stops reading from the socket
       yield* TcpTransport.connect({ port: server.port })
       const socket = yield* server.accepted
-      const writer = yield* TcpTransport.fromSocket(socket, "server", { maxBufferedBytes: BOUND, stallTimeout: "30 seconds" })
+      const writer = yield* TcpTransport.fromSocket(socket, "server", { maxBufferedBytes: BOUND, stallTimeout: "30 seconds", firstMessageTimeout: false })
       let sent = 0
       const writing = yield* Effect.forkChild(Effect.exit(Effect.forever(
         Effect.andThen(writer.send(JsonRpc.notification("bulk", { i: sent, payload: PAYLOAD })), Effect.sync(() => sent++))

@@ -215,7 +215,7 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
   it.effect("idle timeout on Effect's Clock (TestClock): closed exactly when the peer has been silent for the timeout", () =>
     Effect.gen(function*() {
       const { ended, handle } = yield* draining
-      const listening = yield* TcpTransport.serve({ port: 0, idleTimeout: "60 seconds" }, handle)
+      const listening = yield* TcpTransport.serve({ port: 0, idleTimeout: "60 seconds", firstMessageTimeout: false }, handle)
       const peer = yield* rawPeer(listening.port)
       expect(yield* eventually(() => listening.connections.pipe(Effect.runSync) === 1)).toBe(true)
       yield* TestClock.adjust("59 seconds")
@@ -230,6 +230,31 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
       yield* TestClock.adjust("1 second")
       expect(yield* peer.awaitClose()).toBe(true)
       expect(errorOf(yield* Deferred.await(ended))?.message).toMatch(/idle timeout: .* for 60000 ms/)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 15_000)
+
+  it.effect("FM-36 slowloris: a connection that sends no complete message within firstMessageTimeout is closed; one that sent a message is kept (TestClock)", () =>
+    Effect.gen(function*() {
+      const { ended, handle } = yield* draining
+      const listening = yield* TcpTransport.serve({ port: 0 }, handle)
+      // one peer says nothing, one trickles a frame without ever ending it, one sends a whole message
+      const silent = yield* rawPeer(listening.port)
+      const trickler = yield* rawPeer(listening.port)
+      const talker = yield* rawPeer(listening.port)
+      expect(yield* eventually(() => listening.connections.pipe(Effect.runSync) === 3)).toBe(true)
+      trickler.socket.write('{"jsonrpc":"2.0","id":1,')
+      talker.socket.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+      yield* realSleep(30)
+      yield* TestClock.adjust("29 seconds")
+      yield* realSleep(30)
+      expect([silent.closed(), trickler.closed(), talker.closed()]).toEqual([false, false, false])
+      // the default bound: 30 s from accept
+      yield* TestClock.adjust("1 second")
+      expect(yield* silent.awaitClose()).toBe(true)
+      expect(yield* trickler.awaitClose()).toBe(true)
+      expect(errorOf(yield* Deferred.await(ended))?.message).toMatch(/sent no complete message within 30000 ms of connecting \(slowloris, FM-36\)/)
+      yield* realSleep(30)
+      expect(talker.closed()).toBe(false)
+      expect(yield* listening.connections).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 15_000)
 
   it.live("FM-31 heartbeat: MCP peers answer the probe in both eras and never see it; a peer that does not answer is dropped", () =>
@@ -276,7 +301,7 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
   it.effect("FM-31 heartbeat on Effect's Clock (TestClock): probes every interval; only the peer that misses the deadline is dropped", () =>
     Effect.gen(function*() {
       const { handle } = yield* draining
-      const listening = yield* TcpTransport.serve({ port: 0, heartbeat: { method: "ping", interval: "30 seconds", timeout: "10 seconds" } }, handle)
+      const listening = yield* TcpTransport.serve({ port: 0, heartbeat: { method: "ping", interval: "30 seconds", timeout: "10 seconds" }, firstMessageTimeout: false }, handle)
       const answering = yield* rawPeer(listening.port)
       const mute = yield* rawPeer(listening.port)
       expect(yield* eventually(() => Effect.runSync(listening.connections) === 2)).toBe(true)
