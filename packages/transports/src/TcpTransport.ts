@@ -410,7 +410,9 @@ const make = (
   options: ConnectionOptions,
   side: "server" | "client",
   /** The peer of a TLS socket: an error of the TLS layer fails the connection with a `TlsFailure` naming it. */
-  tlsPeer?: { readonly host: string; readonly port: number }
+  tlsPeer?: { readonly host: string; readonly port: number },
+  /** Called once, when the first complete message (or decode error) arrives. */
+  onFirstMessage?: () => void
 ): Effect.Effect<Transport.Transport, never, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
     const codec = yield* JsonRpcCodec.JsonRpcCodec
@@ -559,8 +561,11 @@ const make = (
       ? Duration.fromInputUnsafe(options.firstMessageTimeout ?? DEFAULT_FIRST_MESSAGE_TIMEOUT)
       : undefined
     let received = false
-    const decoded = firstMessageTimeout === undefined ? frames : Stream.mapArray(frames, (chunk) => {
-      received = true
+    const decoded = firstMessageTimeout === undefined && onFirstMessage === undefined ? frames : Stream.mapArray(frames, (chunk) => {
+      if (!received) {
+        received = true
+        onFirstMessage?.()
+      }
       return chunk
     })
     if (firstMessageTimeout !== undefined) {
@@ -606,8 +611,10 @@ export interface ServerOptions extends ConnectionOptions {
   /** Port (0 picks a free one). */
   readonly port: number
   /**
-   * Most connections served at once (default 1,024). Past it a new connection gets one JSON-RPC error frame
-   * (code -32010, `data.retryAfterMs`) and is closed; the connections being served are not affected (FM-36).
+   * Most connections served at once (default 1,024). Past it the oldest connection that has not sent a
+   * complete message yet is closed to make room (`evicted`); when every connection has talked, the new one
+   * gets one JSON-RPC error frame (code -32010, `data.retryAfterMs`) and is closed. Connections that talk are
+   * never affected (FM-36).
    */
   readonly maxConnections?: number
   /** The `retryAfterMs` hint sent to a refused connection (default 1 s). */
@@ -626,6 +633,8 @@ export interface TcpServer {
   readonly connections: Effect.Effect<number>
   /** Connections refused (past `maxConnections`) since the server started. */
   readonly refused: Effect.Effect<number>
+  /** Connections that had sent no message, closed to make room for a new one while full (FM-36). */
+  readonly evicted: Effect.Effect<number>
   /** TLS handshakes that failed or timed out since the server started (FM-29; always 0 without TLS). */
   readonly tlsFailures: Effect.Effect<number>
 }
@@ -690,13 +699,33 @@ export const serve = <E, R>(
       refusing++
       linger(socket, () => refusing--)
     }
+    /**
+     * Connections that have not sent a complete message yet, oldest first. When the server is full, the oldest
+     * of them makes room for a new connection (silent or trickling connections, slowloris, cannot lock out
+     * new clients; FM-36); the connections being served are never evicted.
+     */
+    const silent = new Set<net.Socket>()
+    let evicted = 0
+    const evictSilent = (): boolean => {
+      const oldest = silent.values().next()
+      if (oldest.done === true) return false
+      silent.delete(oldest.value)
+      evicted++
+      oldest.value.destroy()
+      return true
+    }
     /** Serves one connected (and, over TLS, secured) socket; `done` runs when its fiber ends. */
     const serveSocket = (socket: net.Socket, done: () => void, tlsPeer?: { readonly host: string; readonly port: number }) => {
+      silent.add(socket)
       const connection = Effect.scoped(
-        Effect.flatMap(make(socket, `tcp ${socket.remoteAddress}:${socket.remotePort}`, options, "server", tlsPeer), handle)
+        Effect.flatMap(
+          make(socket, `tcp ${socket.remoteAddress}:${socket.remotePort}`, options, "server", tlsPeer, () => silent.delete(socket)),
+          handle
+        )
       ).pipe(
         Effect.ignoreCause,
         Effect.ensuring(Effect.sync(() => {
+          silent.delete(socket)
           done()
           socket.destroy()
         }))
@@ -709,7 +738,9 @@ export const serve = <E, R>(
       server = net.createServer({ allowHalfOpen: true })
       server.on("connection", (socket) => {
         socket.on("error", () => {})
-        if (open >= maxConnections) return refuse(socket)
+        // full: the oldest connection that never sent a message makes room (it closes at once; until its fiber
+        // has ended the count may exceed the bound by the evictions in flight), else the new one is refused
+        if (open >= maxConnections && !evictSilent()) return refuse(socket)
         open++
         serveSocket(socket, () => open--)
       })
@@ -774,6 +805,7 @@ export const serve = <E, R>(
       port: address.port,
       connections: Effect.sync(() => open),
       refused: Effect.sync(() => refused),
+      evicted: Effect.sync(() => evicted),
       tlsFailures: Effect.sync(() => handshakes?.failures() ?? 0)
     }
   })

@@ -144,6 +144,28 @@ describe("TCP transport (real sockets on 127.0.0.1)", () => {
       expect(error.message).toMatch(/refused the connection: Too many connections.*retry after 1000 ms/)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 30_000)
 
+  it.live("FM-36 a full server makes room for a new client by closing the oldest connection that never sent a message; clients that talk are never evicted", () =>
+    Effect.gen(function*() {
+      const listening = yield* withServer(3)
+      // three silent connections (slowloris) fill the server
+      const silentPeers = yield* Effect.forEach([1, 2, 3], () => rawPeer(listening.port))
+      expect(yield* eventually(() => listening.connections.pipe(Effect.runSync) === 3)).toBe(true)
+      // real clients still get in: each closes the oldest silent connection
+      const clients = yield* Effect.forEach([0, 1, 2], (i) =>
+        Effect.flatMap(TcpTransport.connect({ port: listening.port }), (t) => McpClient.connect(t, { info: { name: `c${i}`, version: "1" } })))
+      for (const peer of silentPeers) expect(yield* peer.awaitClose(5_000)).toBe(true)
+      expect(silentPeers.map((p) => p.lines.length)).toEqual([0, 0, 0])
+      expect(yield* listening.evicted).toBe(3)
+      const answers = yield* Effect.forEach(clients, (c, i) => c.callTool("echo", { message: `c${i}` }))
+      expect(answers.map((r) => r.content[0])).toEqual([0, 1, 2].map((i) => ({ type: "text", text: `c${i}` })))
+      // full of clients that talk: the next connection is refused, nobody is evicted
+      const late = yield* rawPeer(listening.port)
+      expect(yield* late.awaitClose(5_000)).toBe(true)
+      expect(late.lines[0]).toMatch(REFUSAL)
+      expect(yield* listening.evicted).toBe(3)
+      expect(yield* listening.connections).toBe(3)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 30_000)
+
   it.live("a refused connection is a TransportFailure; garbage on the socket gets a parse error and the connection lives", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(() =>
