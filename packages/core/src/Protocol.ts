@@ -376,6 +376,8 @@ export const make = Effect.fnUntraced(function*(
       }),
       Effect.withSpan("Protocol.handle", {
         kind: "server",
+        // no stack trace per request: capturing one costs more than the rest of the span
+        captureStackTrace: false,
         attributes: { "mcp.method.name": request.method, "jsonrpc.request.id": String(request.id) }
       })
     )
