@@ -374,12 +374,12 @@ export const make = Effect.fnUntraced(function*(
           errorResponse(request.id, ErrorCode.InternalError, "Internal error")
         )
       }),
-      Effect.withSpan("Protocol.handle", {
-        kind: "server",
+      Effect.withSpan(
+        "Protocol.handle",
+        { kind: "server", attributes: { "mcp.method.name": request.method, "jsonrpc.request.id": String(request.id) } },
         // no stack trace per request: capturing one costs more than the rest of the span
-        captureStackTrace: false,
-        attributes: { "mcp.method.name": request.method, "jsonrpc.request.id": String(request.id) }
-      })
+        { captureStackTrace: false }
+      )
     )
   }
 
