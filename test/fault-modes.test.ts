@@ -73,7 +73,7 @@ const shop = Effect.gen(function*() {
       Tool.make("echo", { input: Schema.Struct({ text: Schema.String }), handler: ({ text }) => Effect.succeed(text) }),
       Tool.make("charge", {
         input: Schema.Struct({ orderId: Schema.String }),
-        handler: ({ orderId }) => Effect.as(Effect.andThen(Effect.sleep("20 millis"), ledger.record(orderId)), "charged")
+        handler: ({ orderId }) => Effect.as(Effect.andThen(Effect.sleep("20 millis"), ledger.record(orderId)), `charged ${orderId}`)
       })
     ]
   })
@@ -82,15 +82,20 @@ const shop = Effect.gen(function*() {
 
 const retry = Schedule.exponential("100 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 5 }))
 
-const workload = (sideEffects: boolean) => [
-  Scenario.callTool("echo", { text: "a" }, { at: "100 millis" }),
-  Scenario.callTool("echo", { text: "b" }, { at: "700 millis" }),
-  Scenario.callTool("echo", { text: "c" }, { at: "2 seconds" }),
+/**
+ * Three echoes and, with side effects, keyed charges (2, or `charges`: o-1 at 300 ms, o-2 at 1.5 s, then one
+ * every 100 ms from 2.1 s). Every call expects its own answer: the echo of its text, `charged <its order>`.
+ */
+const workload = (sideEffects: boolean, charges = 2) => [
+  Scenario.callTool("echo", { text: "a" }, { at: "100 millis", expectText: "a" }),
+  Scenario.callTool("echo", { text: "b" }, { at: "700 millis", expectText: "b" }),
+  Scenario.callTool("echo", { text: "c" }, { at: "2 seconds", expectText: "c" }),
   ...(sideEffects
-    ? [
-      Scenario.callTool("charge", { orderId: "o-1" }, { idempotencyKey: "o-1", retry, at: "300 millis" }),
-      Scenario.callTool("charge", { orderId: "o-2" }, { idempotencyKey: "o-2", retry, at: "1500 millis" })
-    ]
+    ? Array.from({ length: charges }, (_, i) => {
+      const orderId = `o-${i + 1}`
+      const at = i === 0 ? 300 : i === 1 ? 1_500 : 2_100 + 100 * (i - 2)
+      return Scenario.callTool("charge", { orderId }, { idempotencyKey: orderId, retry, at: `${at} millis`, expectText: `charged ${orderId}` })
+    })
     : [])
 ]
 
@@ -105,24 +110,33 @@ const modes: ReadonlyArray<{
   readonly sideEffects?: boolean
   /** Runs (of 6) in which the fault must have acted (default 3): the property is not vacuous. */
   readonly acted?: number
+  /** Keyed charges in the workload (default 2). */
+  readonly charges?: number
+  /** Runs (of 6) in which the answer of a keyed call must have been lost, so that only a retry could get it. */
+  readonly keyedAnswersLost?: number
+  /** Invariants this mode cannot keep (reported, not checked). */
+  readonly allow?: ReadonlyArray<Scenario.Invariant>
+  /** Calls started from this time (ms; after the fault's window) must be answered: the connection survived it. */
+  readonly servingFrom?: number
 }> = [
   { name: "FM-24 high latency: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-24 high latency", fault: fc.tuple(fc.integer({ min: 100, max: 1_000 }), fc.integer({ min: 0, max: 500 })).map(([ms, jitter]) => [Fault.highLatency(ms, { jitter })]) },
-  { name: "FM-22 packet loss (≤ 5%): every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-22 packet loss (≤ 5%)", fault: fc.integer({ min: 1, max: 5 }).map((p) => [Fault.packetLoss(p / 100)]), acted: 1 },
+  { name: "FM-22 packet loss (≤ 5%): every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-22 packet loss (≤ 5%)", fault: fc.integer({ min: 1, max: 5 }).map((p) => [Fault.packetLoss(p / 100)]), acted: 1, charges: 30, keyedAnswersLost: 1 },
   { name: "FM-23 packet loss (10%): every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-23 packet loss (10%)", fault: fc.integer({ min: 6, max: 15 }).map((p) => [Fault.packetLoss(p / 100)]) },
   { name: "FM-26 duplicate packets: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-26 duplicate packets", fault: fc.integer({ min: 0, max: 200 }).map((gap) => [Fault.duplicatePackets(0.5, { gap })]) },
   { name: "FM-27 out-of-order packets: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-27 out-of-order packets", fault: fc.integer({ min: 1, max: 1_000 }).map((hold) => [Fault.outOfOrderPackets(0.5, hold)]) },
   { name: "FM-30 message fragmentation: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-30 message fragmentation", fault: fc.integer({ min: 2, max: 32 }).map((maxPieces) => [Fault.messageFragmentation(1, { maxPieces, gap: "20 millis" })]) },
   { name: "FM-31 connection hang: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-31 connection hang", fault: fc.tuple(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 500, max: 20_000 }), fc.constantFrom<Fault.Direction>("toServer", "toClient", "both")).map(([from, length, direction]) => [Fault.connectionHang(from, from + length, direction)]) },
   { name: "FM-13 one-way network partition: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-13 one-way network partition", fault: fc.tuple(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 500, max: 20_000 }), fc.constantFrom<Fault.Direction>("toServer", "toClient")).map(([from, length, direction]) => [Fault.networkPartition(direction, { from, until: from + length })]) },
-  { name: "FM-12 message corruption: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-12 message corruption", fault: fc.integer({ min: 1, max: 8 }).map((bits) => [Fault.messageCorruption(0.3, { bits })]), sideEffects: false },
+  { name: "FM-12 message corruption: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-12 message corruption", fault: fc.integer({ min: 1, max: 8 }).map((bits) => [Fault.messageCorruption(0.3, { bits, from: "50 millis", until: "1500 millis" })]), sideEffects: false, allow: ["WrongAnswer"], servingFrom: 1_500 },
   { name: "FM-40 transport crash (clean or abrupt): every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-40 transport crash (clean or abrupt)", fault: fc.tuple(fc.integer({ min: 0, max: 2_500 }), fc.constantFrom<"clean" | "abrupt">("clean", "abrupt")).map(([at, kind]) => [Fault.disconnect(at, kind)]), reconnect: true },
   { name: "FM-25 persistent connection loss: every call answered or a typed error, no duplicate side effect, nothing left behind", mode: "FM-25 persistent connection loss", fault: fc.tuple(fc.integer({ min: 0, max: 2_500 }), fc.integer({ min: 0, max: 30_000 })).map(([at, length]) => [Fault.connectionLoss(at, length)]), reconnect: true }
 ]
 
 describe("network failure modes on the testing kit (properties on the TestClock)", () => {
-  for (const { acted = 3, fault, name, reconnect = false, sideEffects = true } of modes) {
+  for (const { acted = 3, allow, charges, fault, keyedAnswersLost = 0, name, reconnect = false, servingFrom, sideEffects = true } of modes) {
     it.effect(name, () => {
       let faulted = 0
+      let keyedLost = 0
       return Property.check(
         fc.tuple(fault, FaultSchedule.seedArbitrary),
         ([schedule, seed]) =>
@@ -131,19 +145,30 @@ describe("network failure modes on the testing kit (properties on the TestClock)
             const report = yield* Scenario.run({
               server,
               client: Scenario.mcpClient({ requestTimeout: "5 seconds" }),
-              workload: workload(sideEffects),
+              workload: workload(sideEffects, charges),
               schedule,
               seed,
               ledger,
-              ...(reconnect ? { reconnect: {} } : {})
+              ...(reconnect ? { reconnect: {} } : {}),
+              ...(allow === undefined ? {} : { allow })
             })
             if (Object.keys(report.faults).length > 0) faulted++
+            if (report.keyedAnswersLost > 0) keyedLost++
             yield* Scenario.assert(report)
+            if (servingFrom !== undefined) {
+              // the connection kept serving through the fault: calls made after it are answered, not failed
+              const late = report.outcomes.filter((o) => !("startedAt" in o) || o.startedAt >= servingFrom)
+              expect(late.length, Scenario.format(report)).toBeGreaterThan(0)
+              for (const o of late) expect(o, Scenario.format(report)).toMatchObject({ _tag: "Answered" })
+            }
           }),
         { numRuns: 6, seed: 2_026 }
       ).pipe(
-        // the mode really acted in most runs
-        Effect.andThen(Effect.sync(() => expect(faulted).toBeGreaterThanOrEqual(acted))),
+        // the mode really acted in most runs (and, where asked, lost answers that only a retry could get)
+        Effect.andThen(Effect.sync(() => {
+          expect(faulted).toBeGreaterThanOrEqual(acted)
+          expect(keyedLost).toBeGreaterThanOrEqual(keyedAnswersLost)
+        })),
         Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)
       )
     })

@@ -6,7 +6,11 @@
  * - **exactly one answer**: every call the workload started ends in a result or a typed error (never a defect,
  *   never nothing: a call with no outcome within `answerWithin` is *lost*); on the wire, no request is answered
  *   more often than it was received, and no received request goes unanswered past the bound unless its sender
- *   cancelled it or the connection closed;
+ *   cancelled it or the connection closed; every frame a peer could not decode (corrupted in flight, FM-12) is
+ *   answered with a JSON-RPC error (-32700 or -32600) while the connection stays open;
+ * - **its own answer**: a call that says what its answer must be (`expect`; `callTool`'s `expectText`, e.g. the
+ *   echo of its arguments) gets that answer, never another call's (a *wrong answer*, FM-51: answers matched to
+ *   the wrong request, as when they are matched by order and the network reorders them, FM-27);
  * - **no duplicate side effect**: a side effect recorded in the `Ledger` under a key (a tool call's
  *   idempotency key) happened once;
  * - **nothing left behind**: after teardown no fiber started by the scenario is alive, every `serve` has
@@ -34,7 +38,7 @@ import * as Scope from "effect/Scope"
 import type * as TestClock from "effect/testing/TestClock"
 import { McpClient } from "@effect-mcp/client"
 import { Backoff, Protocol, type Transport } from "@effect-mcp/core"
-import type { JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
+import { ErrorCode, type JsonRpc, type JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import type { Revision } from "@effect-mcp/schema"
 import * as FaultSchedule from "./FaultSchedule.ts"
 import * as FaultyTransport from "./FaultyTransport.ts"
@@ -72,6 +76,25 @@ export interface Call<C> {
   readonly label?: string
   readonly at?: Duration.Input
   readonly run: (client: C) => Effect.Effect<unknown, unknown>
+  /**
+   * Checks that a result is this call's own answer: `undefined` if it is, else what is wrong with it (the
+   * call's outcome is then a `WrongAnswer`).
+   */
+  readonly expect?: (result: unknown) => string | undefined
+}
+
+/** The text blocks of a `CallToolResult`, joined (`undefined` for anything else). */
+const textOf = (result: unknown): string | undefined => {
+  if (typeof result !== "object" || result === null) return undefined
+  const content = (result as { readonly content?: unknown }).content
+  if (!Array.isArray(content)) return undefined
+  return content
+    .map((block: unknown) =>
+      typeof block === "object" && block !== null && (block as { readonly type?: unknown }).type === "text"
+        ? String((block as { readonly text?: unknown }).text)
+        : ""
+    )
+    .join("")
 }
 
 /**
@@ -130,7 +153,9 @@ export const engineServer = (options: Protocol.Options): Server => ({
 })
 
 /**
- * A `tools/call` through an `McpClient`, optionally with an idempotency key and a retry policy.
+ * A `tools/call` through an `McpClient`, optionally with an idempotency key and a retry policy. With
+ * `expectText`, the result's text must be exactly that (the call's own answer, e.g. the echo of its
+ * arguments); any other result is a `WrongAnswer`.
  *
  * @since 0.1.0
  * @category workloads
@@ -138,13 +163,24 @@ export const engineServer = (options: Protocol.Options): Server => ({
 export const callTool = (
   name: string,
   args: Record<string, unknown> = {},
-  options: McpClient.CallOptions & { readonly label?: string; readonly at?: Duration.Input } = {}
+  options: McpClient.CallOptions & {
+    readonly label?: string
+    readonly at?: Duration.Input
+    /** The text this call's result must carry. */
+    readonly expectText?: string
+  } = {}
 ): Call<McpClient.McpClient> => {
-  const { label, at, ...call } = options
+  const { at, expectText, label, ...call } = options
   return {
     label: label ?? `tools/call ${name}${call.idempotencyKey === undefined ? "" : ` [${call.idempotencyKey}]`}`,
     ...(at === undefined ? {} : { at }),
-    run: (client) => client.callTool(name, args, call)
+    run: (client) => client.callTool(name, args, call),
+    ...(expectText === undefined ? {} : {
+      expect: (result: unknown) => {
+        const text = textOf(result)
+        return text === expectText ? undefined : `expected the text ${JSON.stringify(expectText)}, got ${text === undefined ? "no tool result" : JSON.stringify(text)}`
+      }
+    })
   }
 }
 
@@ -195,8 +231,10 @@ export interface Reconnect {
 export type Invariant =
   | "Lost"
   | "Defect"
+  | "WrongAnswer"
   | "DuplicateAnswer"
   | "Unanswered"
+  | "MalformedUnanswered"
   | "DuplicateSideEffect"
   | "LeakedFibers"
   | "LeakedSessions"
@@ -210,8 +248,10 @@ export type Invariant =
 const modeOfInvariant: Record<Invariant, string> = {
   Lost: "FM-21",
   Defect: "FM-38",
+  WrongAnswer: "FM-51",
   DuplicateAnswer: "FM-51",
   Unanswered: "FM-31",
+  MalformedUnanswered: "FM-08",
   DuplicateSideEffect: "FM-10",
   LeakedFibers: "FM-09",
   LeakedSessions: "FM-09",
@@ -251,6 +291,8 @@ export type Outcome =
     readonly endedAt: number
   }
   | { readonly _tag: "Defect"; readonly label: string; readonly detail: string; readonly startedAt: number; readonly endedAt: number }
+  /** A result that is not the call's own (its `expect` said what is wrong with it). */
+  | { readonly _tag: "WrongAnswer"; readonly label: string; readonly detail: string; readonly startedAt: number; readonly endedAt: number }
   | { readonly _tag: "Lost"; readonly label: string; readonly startedAt: number }
   | { readonly _tag: "NotSent"; readonly label: string; readonly reason: string }
 
@@ -302,6 +344,8 @@ export interface Report {
   readonly lost: number
   /** Calls that died or failed with an untyped value. */
   readonly defects: number
+  /** Calls whose result was not their own answer (their `expect` refused it). */
+  readonly wrongAnswers: number
   /** Calls never started for want of a connection. */
   readonly notSent: number
   /** Typed errors by tag. */
@@ -313,6 +357,11 @@ export interface Report {
   readonly duplicateAnswers: number
   /** Wire: requests received and never answered within the bound (not cancelled, connection open). */
   readonly unanswered: number
+  /**
+   * Wire: answers to calls carrying an idempotency key that the network lost (packet loss, partition), so that
+   * the client could only retry: each is a chance for a side effect to run twice.
+   */
+  readonly keyedAnswersLost: number
   /** Faults that acted, by `mode tag`. */
   readonly faults: Readonly<Record<string, number>>
   readonly connections: number
@@ -482,7 +531,8 @@ interface Connection<C> {
 /**
  * The wire invariants of one link, in both directions: no request answered more often than it was received;
  * no request received and left unanswered (unless its sender cancelled it, or the connection closed first)
- * past `answerWithinMs`. `waiting` lists when each still-unanswered request arrived.
+ * past `answerWithinMs`; while the link is open, at least as many -32700/-32600 errors sent back as frames
+ * the receiver could not decode. `waiting` lists when each still-unanswered request arrived.
  */
 const checkWire = (
   trace: ReadonlyArray<FaultyTransport.TraceEntry>,
@@ -500,7 +550,20 @@ const checkWire = (
     const answered = new Map<JsonRpc.RequestId, number>()
     /** When the sender cancelled each request. */
     const cancelled = new Map<JsonRpc.RequestId, number>()
+    /** Frames the receiver could not decode while the link was open, and the decode errors it sent back. */
+    let undecodable = 0
+    let decodeErrors = 0
+    const openUntil = closedAt ?? endAt
     for (const entry of trace) {
+      if (entry._tag === "Undecodable" && entry.way === way && entry.error !== "TruncatedFrame" && entry.at < openUntil) {
+        undecodable++
+        continue
+      }
+      if (entry._tag === "Sent" && entry.way === back) {
+        for (const m of FaultyTransport.messagesOf(entry)) {
+          if ("error" in m && (m.error.code === ErrorCode.ParseError || m.error.code === ErrorCode.InvalidRequest)) decodeErrors++
+        }
+      }
       if (entry._tag === "Received" && entry.way === way) {
         for (const m of FaultyTransport.messagesOf(entry)) {
           if ("method" in m && "id" in m) {
@@ -524,6 +587,13 @@ const checkWire = (
       }
     }
     const receiver = way === "toServer" ? "server" : "client"
+    if (decodeErrors < undecodable) {
+      details.push({
+        invariant: "MalformedUnanswered",
+        mode: modeOfInvariant.MalformedUnanswered,
+        detail: `the ${receiver} could not decode ${undecodable} frame(s) but sent back only ${decodeErrors} parse or invalid-request error(s)`
+      })
+    }
     for (const [id, n] of answered) {
       // answers to frames that never decoded as this request (a corrupted frame's -32600) are not counted
       const got = received.get(id)?.count ?? 0
@@ -554,6 +624,36 @@ const checkWire = (
     }
   }
   return { duplicateAnswers, unanswered, waiting, details }
+}
+
+/** The `_meta` key under which `McpClient` sends a call's idempotency key. */
+const IDEMPOTENCY_KEY = "io.effect-mcp/idempotencyKey"
+
+/**
+ * Answers (client-bound responses) of requests that carry an idempotency key, lost by the network on one link:
+ * a `Faulted` entry that lost a frame the server sent, whose messages answer such a request.
+ */
+const keyedAnswersLost = (trace: ReadonlyArray<FaultyTransport.TraceEntry>): number => {
+  const keyed = new Set<JsonRpc.RequestId>()
+  const answers = new Map<number, ReadonlyArray<JsonRpc.RequestId>>()
+  const lostFrames: Array<number> = []
+  for (const entry of trace) {
+    if (entry._tag === "Sent" && entry.way === "toServer") {
+      for (const m of FaultyTransport.messagesOf(entry)) {
+        if (!("method" in m) || !("id" in m)) continue
+        const meta = (m.params as { readonly _meta?: Record<string, unknown> } | undefined)?._meta
+        if (typeof meta?.[IDEMPOTENCY_KEY] === "string") keyed.add(m.id)
+      }
+    } else if (entry._tag === "Sent" && entry.way === "toClient") {
+      const ids = FaultyTransport.messagesOf(entry).flatMap((m) => (!("method" in m) && m.id !== null ? [m.id] : []))
+      if (ids.length > 0) answers.set(entry.frame, ids)
+    } else if (entry._tag === "Faulted" && entry.way === "toClient" && entry.detail.startsWith("frame lost")) {
+      lostFrames.push(entry.frame)
+    }
+  }
+  let lost = 0
+  for (const frame of lostFrames) for (const id of answers.get(frame) ?? []) if (keyed.has(id)) lost++
+  return lost
 }
 
 /**
@@ -771,7 +871,9 @@ const runWith = <C, R>(
           if (Option.isNone(exit)) {
             outcomes.push({ _tag: "Lost", label, startedAt })
           } else if (Exit.isSuccess(exit.value)) {
-            outcomes.push({ _tag: "Answered", label, startedAt, endedAt })
+            const wrong = call.expect?.(exit.value.value)
+            if (wrong === undefined) outcomes.push({ _tag: "Answered", label, startedAt, endedAt })
+            else outcomes.push({ _tag: "WrongAnswer", label, detail: wrong, startedAt, endedAt })
           } else {
             const error = Cause.findErrorOption(exit.value.cause)
             const tag = Option.isSome(error) ? tagOf(error.value) : undefined
@@ -830,8 +932,9 @@ const runWith = <C, R>(
 
       const trace = yield* net.trace
       const traceDropped = yield* net.traceDropped
-      const wire = { duplicateAnswers: 0, unanswered: 0, details: [] as Array<Violation> }
+      const wire = { duplicateAnswers: 0, unanswered: 0, keyedAnswersLost: 0, details: [] as Array<Violation> }
       for (const link of links) {
+        wire.keyedAnswersLost += keyedAnswersLost(trace.filter((e) => "link" in e && e.link === link.index))
         const state = yield* link.state
         const closedAt = state._tag === "Closed" ? state.at : undefined
         const check = checkWire(
@@ -864,7 +967,7 @@ const runWith = <C, R>(
     const violate = (invariant: Invariant, detail: string) =>
       violations.push({ invariant, mode: modeOfInvariant[invariant], detail })
 
-    const counts = { answered: 0, typedErrors: 0, lost: 0, defects: 0, notSent: 0 }
+    const counts = { answered: 0, typedErrors: 0, lost: 0, defects: 0, wrongAnswers: 0, notSent: 0 }
     const errors: Record<string, number> = {}
     for (const o of outcomes) {
       switch (o._tag) {
@@ -882,6 +985,10 @@ const runWith = <C, R>(
         case "Defect":
           counts.defects++
           violate("Defect", `${o.label}: ${o.detail}`)
+          break
+        case "WrongAnswer":
+          counts.wrongAnswers++
+          violate("WrongAnswer", `${o.label} (started at ${o.startedAt} ms) got an answer that is not its own: ${o.detail}`)
           break
         case "NotSent":
           counts.notSent++
@@ -962,12 +1069,14 @@ const runWith = <C, R>(
       typedErrors: counts.typedErrors,
       lost: counts.lost,
       defects: counts.defects,
+      wrongAnswers: counts.wrongAnswers,
       notSent: counts.notSent,
       errors,
       sideEffects,
       duplicatedSideEffects,
       duplicateAnswers: result._tag === "Success" ? result.success.wire.duplicateAnswers : 0,
       unanswered: result._tag === "Success" ? result.success.wire.unanswered : 0,
+      keyedAnswersLost: result._tag === "Success" ? result.success.wire.keyedAnswersLost : 0,
       faults,
       connections: links,
       connectErrors,
@@ -1000,8 +1109,8 @@ export const format = (report: Report): string =>
     `seed ${JSON.stringify(report.seed)}; schedule ${FaultSchedule.describe(report.schedule)}`,
     `sent ${report.sent}, answered ${report.answered}, typed errors ${report.typedErrors}` +
     (Object.keys(report.errors).length === 0 ? "" : ` (${Object.entries(report.errors).map(([t, n]) => `${t} ×${n}`).join(", ")})`) +
-    `, lost ${report.lost}, defects ${report.defects}, not sent ${report.notSent}`,
-    `side effects ${report.sideEffects} (${report.duplicatedSideEffects} duplicated); wire: ${report.duplicateAnswers} duplicate answers, ${report.unanswered} unanswered`,
+    `, wrong answers ${report.wrongAnswers}, lost ${report.lost}, defects ${report.defects}, not sent ${report.notSent}`,
+    `side effects ${report.sideEffects} (${report.duplicatedSideEffects} duplicated); wire: ${report.duplicateAnswers} duplicate answers, ${report.unanswered} unanswered, ${report.keyedAnswersLost} keyed answers lost`,
     `faults: ${Object.entries(report.faults).map(([f, n]) => `${f} ×${n}`).join(", ") || "none acted"}`,
     `leaks: ${report.leaks.fibers} fibers, ${report.leaks.sessions} sessions` +
     (Object.keys(report.leaks.probes).length === 0

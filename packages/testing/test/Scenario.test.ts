@@ -71,6 +71,71 @@ describe("Scenario", () => {
       expect(yield* Effect.flip(Scenario.assert(report))).toMatchObject({ _tag: "InvariantViolated" })
     }).pipe(Effect.provide(codec)))
 
+  it.effect("the checker catches an answer that is not the call's own (WrongAnswer, FM-51); its own answer passes", () =>
+    Effect.gen(function*() {
+      const crossed = Tool.make("crossed", {
+        input: Schema.Struct({ text: Schema.String }),
+        handler: () => Effect.succeed("another call's answer")
+      })
+      const server = yield* McpServer.make({ info: { name: "s", version: "1" }, tools: [echo, crossed] })
+      const report = yield* Scenario.run({
+        server,
+        workload: [
+          Scenario.callTool("echo", { text: "mine" }, { expectText: "mine" }),
+          Scenario.callTool("crossed", { text: "mine" }, { expectText: "mine", at: "100 millis" })
+        ],
+        seed: 1
+      })
+      expect(report).toMatchObject({ sent: 2, answered: 1, wrongAnswers: 1 })
+      expect(report.outcomes).toContainEqual(expect.objectContaining({ _tag: "WrongAnswer", label: "tools/call crossed" }))
+      expect(report.violations).toEqual([
+        expect.objectContaining({ invariant: "WrongAnswer", mode: "FM-51", detail: expect.stringContaining("another call's answer") })
+      ])
+      expect(yield* Effect.flip(Scenario.assert(report))).toMatchObject({ _tag: "InvariantViolated" })
+    }).pipe(Effect.provide(codec)))
+
+  it.effect("the checker catches a peer that leaves a frame it could not decode unanswered (MalformedUnanswered, FM-08)", () =>
+    Effect.gen(function*() {
+      const report = yield* Scenario.run({
+        server: rawServer(1),
+        client: Scenario.engineClient({ initialize: false, defaultTimeout: "1 second" }),
+        workload: [1, 2, 3].map((i) => Scenario.request("anything", {}, { at: `${i * 100} millis` })),
+        // every request reaches the server with 8 bits flipped: none decodes, and this server answers none
+        schedule: [Fault.messageCorruption(1, { bits: 8, direction: "toServer" })],
+        seed: 1
+      })
+      expect(invariants(report)).toContain("MalformedUnanswered")
+      expect(report.violations.find((v) => v.invariant === "MalformedUnanswered")).toMatchObject({
+        mode: "FM-08",
+        detail: expect.stringContaining("could not decode")
+      })
+    }).pipe(Effect.provide(codec)))
+
+  it.effect("answers of keyed calls lost by the network are counted (keyedAnswersLost); the keyed retry does not run the side effect again", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.make()
+      const server = yield* McpServer.make({ info: { name: "s", version: "1" }, tools: [charge(ledger)] })
+      const report = yield* Scenario.run({
+        server,
+        client: Scenario.mcpClient({ requestTimeout: "1 second" }),
+        workload: [
+          Scenario.callTool("charge", { orderId: "o-1" }, {
+            idempotencyKey: "o-1",
+            retry: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 5 })),
+            expectText: "charged o-1",
+            at: "300 millis"
+          })
+        ],
+        // every answer from 200 ms to 2.5 s is lost: the first attempt charges, its answer never arrives
+        schedule: [Fault.networkPartition("toClient", { from: "200 millis", until: "2500 millis" })],
+        seed: 1,
+        ledger
+      })
+      expect(report.keyedAnswersLost).toBeGreaterThanOrEqual(1)
+      expect(report).toMatchObject({ answered: 1, sideEffects: 1, duplicatedSideEffects: 0 })
+      yield* Scenario.assert(report)
+    }).pipe(Effect.provide(codec)))
+
   it.effect("the checker catches a server that never answers: the call is lost and the request unanswered", () =>
     Effect.gen(function*() {
       const report = yield* Scenario.run({
