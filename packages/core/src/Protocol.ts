@@ -27,6 +27,7 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { Bulkhead, CircuitBreaker, RateLimit } from "@effect-mcp/faults"
 import { CodecError, ErrorCode, JsonRpc } from "@effect-mcp/jsonrpc"
 import {
@@ -163,6 +164,12 @@ export interface Options {
   readonly drainTimeout?: Duration.Input
   /** Receives every recorded diagnostic (they are also logged at warning level with their mode). */
   readonly onDiagnostic?: (diagnostic: Diagnostic) => Effect.Effect<void>
+  /**
+   * Whether each handled request is a server span `Protocol.handle` (default: when a tracer other than
+   * Effect's native one is installed where the engine is made, e.g. `Telemetry`'s; spans nobody exports are
+   * not worth their cost on the request path).
+   */
+  readonly traceRequests?: boolean
 }
 
 /** A running engine over one connection. */
@@ -226,6 +233,7 @@ export const make = Effect.fnUntraced(function*(
   const maxPending = options.maxPendingOutgoing ?? 1024
   const defaultTimeout = Duration.fromInputUnsafe(options.defaultTimeout ?? Duration.seconds(60))
   const scope = yield* Effect.scope
+  const traceRequests = options.traceRequests ?? (yield* Effect.tracer) !== Tracer.nativeTracer
   const limiter = options.rateLimit === undefined
     ? undefined
     : yield* RateLimit.make({ name: "connection", maxKeys: 1, ...options.rateLimit })
@@ -374,12 +382,15 @@ export const make = Effect.fnUntraced(function*(
           errorResponse(request.id, ErrorCode.InternalError, "Internal error")
         )
       }),
-      Effect.withSpan(
-        "Protocol.handle",
-        { kind: "server", attributes: { "mcp.method.name": request.method, "jsonrpc.request.id": String(request.id) } },
-        // no stack trace per request: capturing one costs more than the rest of the span
-        { captureStackTrace: false }
-      )
+      (response) =>
+        traceRequests
+          ? Effect.withSpan(response, "Protocol.handle", {
+            kind: "server",
+            attributes: { "mcp.method.name": request.method, "jsonrpc.request.id": String(request.id) },
+            // no stack trace per request: capturing one costs more than the rest of the span
+            captureStackTrace: false
+          })
+          : response
     )
   }
 
