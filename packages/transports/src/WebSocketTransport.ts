@@ -137,7 +137,9 @@ const make = (
   name: string,
   options: ConnectionOptions,
   /** The TLS failure that ended the connection, if it runs over TLS. */
-  tlsFailure: (() => TlsFailure | undefined) | undefined
+  tlsFailure: (() => TlsFailure | undefined) | undefined,
+  /** Server side: the connection is closed if no message arrives within this long (slowloris, FM-36). */
+  firstMessageTimeout?: Duration.Duration
 ): Effect.Effect<Transport.Transport, never, JsonRpcCodec.JsonRpcCodec | Scope.Scope> =>
   Effect.gen(function*() {
     const codec = yield* JsonRpcCodec.JsonRpcCodec
@@ -158,7 +160,9 @@ const make = (
       failSending(error)
       socket.terminate()
     }
+    let received = false
     socket.on("message", (data: RawData, isBinary: boolean) => {
+      received = true
       const decoded = isBinary
         ? codec.decodeBytes(Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data as ArrayBuffer))
         : codec.decodeText(data.toString(), { allowBatch: true })
@@ -192,6 +196,17 @@ const make = (
       answered?.()
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.terminate()))
+    if (firstMessageTimeout !== undefined) {
+      yield* Effect.forkScoped(Effect.andThen(
+        Effect.sleep(firstMessageTimeout),
+        Effect.sync(() => {
+          if (received) return
+          terminate(new Transport.ConnectionClosed({
+            reason: `${name} sent no message within ${Duration.toMillis(firstMessageTimeout)} ms of connecting (slowloris, FM-36)`
+          }))
+        })
+      ))
+    }
     const heartbeat = options.heartbeat
     if (heartbeat !== undefined && heartbeat !== false) {
       yield* Effect.forkScoped(Liveness.heartbeat({
@@ -267,6 +282,12 @@ export interface ServerOptions extends Omit<ConnectionOptions, "heartbeat"> {
   readonly heartbeat?: HeartbeatOptions | false
   /** Serve `wss://` (default: `ws://`). See `TcpTransport.TlsServerOptions`. */
   readonly tls?: TlsServerOptions
+  /**
+   * A connection that has sent no message this long after its handshake is closed with `ConnectionClosed`
+   * naming the timeout, so idle connections opened to hold slots (slowloris) cannot lock clients out (FM-36).
+   * Default 30 s; `false` turns it off.
+   */
+  readonly firstMessageTimeout?: Duration.Input | false
 }
 
 /** A listening WebSocket server. */
@@ -309,6 +330,9 @@ export const serve = <E, R>(
       ...(options.inboxCapacity === undefined ? {} : { inboxCapacity: options.inboxCapacity }),
       ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes })
     }
+    const firstMessageTimeout = options.firstMessageTimeout === false
+      ? undefined
+      : Duration.fromInputUnsafe(options.firstMessageTimeout ?? Duration.seconds(30))
     const originAllowed = (origin: string | undefined) =>
       origin === undefined || (options.allowedOrigins === undefined ? LOCAL_ORIGIN.test(origin) : options.allowedOrigins.includes(origin))
     let open = 0
@@ -378,7 +402,7 @@ export const serve = <E, R>(
       }
       open++
       const tlsFailure = tlsErrors.get(request.socket)
-      const connection = Effect.scoped(Effect.flatMap(make(socket, "websocket connection", connectionOptions, tlsFailure), handle)).pipe(
+      const connection = Effect.scoped(Effect.flatMap(make(socket, "websocket connection", connectionOptions, tlsFailure, firstMessageTimeout), handle)).pipe(
         Effect.ignoreCause,
         Effect.ensuring(Effect.sync(() => {
           open--

@@ -217,7 +217,7 @@ describe("WebSocket transport (real sockets on 127.0.0.1)", () => {
   it.effect("FM-31 heartbeat on Effect's Clock (TestClock): pings every interval; only the peer without a pong by the deadline goes", () =>
     Effect.gen(function*() {
       const { ended, handle } = yield* draining
-      const listening = yield* WebSocketTransport.serve({ port: 0, heartbeat: { interval: "30 seconds", timeout: "10 seconds" } }, handle)
+      const listening = yield* WebSocketTransport.serve({ port: 0, heartbeat: { interval: "30 seconds", timeout: "10 seconds" }, firstMessageTimeout: false }, handle)
       let pings = 0
       const answering = yield* rawClient(listening.url)
       answering.ws.on("ping", () => pings++)
@@ -243,6 +243,27 @@ describe("WebSocket transport (real sockets on 127.0.0.1)", () => {
       yield* TestClock.adjust("10 seconds")
       yield* realSleep(30)
       expect(answering.closeCode()).toBeUndefined()
+      expect(Effect.runSync(listening.connections)).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 15_000)
+
+  it.effect("FM-36 slowloris: a WebSocket connection that sends no message within firstMessageTimeout is closed; one that sent a message is kept (TestClock)", () =>
+    Effect.gen(function*() {
+      const { ended, handle } = yield* draining
+      const listening = yield* WebSocketTransport.serve({ port: 0, heartbeat: false }, handle)
+      const silent = yield* rawClient(listening.url)
+      const talker = yield* rawClient(listening.url)
+      talker.ws.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
+      expect(yield* eventually(() => Effect.runSync(listening.connections) === 2)).toBe(true)
+      yield* realSleep(30)
+      yield* TestClock.adjust("29 seconds")
+      yield* realSleep(30)
+      expect([silent.closeCode(), talker.closeCode()]).toEqual([undefined, undefined])
+      // the default bound: 30 s after the handshake
+      yield* TestClock.adjust("1 second")
+      expect(yield* eventually(() => silent.closeCode() !== undefined)).toBe(true)
+      expect(errorOf(yield* Deferred.await(ended))?.message).toMatch(/sent no message within 30000 ms of connecting \(slowloris, FM-36\)/)
+      yield* realSleep(30)
+      expect(talker.closeCode()).toBeUndefined()
       expect(Effect.runSync(listening.connections)).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(JsonRpcCodec.JsonRpcCodec.layer)), 15_000)
 
