@@ -24,6 +24,7 @@ import { type CodecError, JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as StreamableHttpServer from "../src/StreamableHttpServer.ts"
 import * as TcpTransport from "../src/TcpTransport.ts"
 import * as WebSocketTransport from "../src/WebSocketTransport.ts"
+import * as RealTime from "./support/realTime.ts"
 
 /** Frames per run and their payload (~10 KB each: ~30 MB in all, far beyond every buffer on the way). */
 const FRAMES = 3_000
@@ -34,22 +35,9 @@ const BOUND = 1024 * 1024
 const PAUSE_AT = 1_000
 const PAUSE_MS = 400
 
-/** Waits in real time (the tests that move a TestClock still do real I/O). */
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-/** Polls `condition` in real time until it holds or `ms` pass; whether it held. */
-const eventually = (condition: () => boolean, ms = 10_000) =>
-  Effect.promise(() =>
-    new Promise<boolean>((resolve) => {
-      const start = Date.now()
-      const poll = () => {
-        if (condition()) return resolve(true)
-        if (Date.now() - start > ms) return resolve(false)
-        setTimeout(poll, 5)
-      }
-      poll()
-    })
-  )
+/** Polls `condition` in real time for up to 10_000 ms by default. */
+const eventually = (condition: () => boolean, ms = 10_000) => RealTime.eventually(condition, ms)
+const realSleep = RealTime.realSleep
 
 /** The typed error an exit failed with, if any. */
 const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>

@@ -12,6 +12,7 @@ import { Protocol, type Transport } from "@effect-mcp/core"
 import { JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as SampleServer from "../../../apps/sample/src/SampleServer.ts"
 import * as TcpTransport from "../src/TcpTransport.ts"
+import { eventually, realSleep } from "./support/realTime.ts"
 
 const withServer = (maxConnections?: number) =>
   Effect.gen(function*() {
@@ -19,22 +20,6 @@ const withServer = (maxConnections?: number) =>
     return yield* TcpTransport.serve({ port: 0, ...(maxConnections === undefined ? {} : { maxConnections }) }, server.serve)
   })
 
-/** Waits in real time (the test may run on a TestClock). */
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-/** Polls `condition` in real time until it holds or `ms` pass; whether it held. */
-const eventually = (condition: () => boolean, ms = 5_000) =>
-  Effect.promise(() =>
-    new Promise<boolean>((resolve) => {
-      const start = Date.now()
-      const poll = () => {
-        if (condition()) return resolve(true)
-        if (Date.now() - start > ms) return resolve(false)
-        setTimeout(poll, 5)
-      }
-      poll()
-    })
-  )
 
 /** A raw peer on a real socket: the lines it received and whether its connection is closed. */
 interface RawPeer {

@@ -15,6 +15,7 @@ import * as SampleServer from "../../../apps/sample/src/SampleServer.ts"
 import * as ReconnectingTransport from "../src/ReconnectingTransport.ts"
 import * as TcpTransport from "../src/TcpTransport.ts"
 import * as WebSocketTransport from "../src/WebSocketTransport.ts"
+import * as RealTime from "./support/realTime.ts"
 
 /** A test-only fixture (see fixtures/tls/README.md). */
 const pem = (name: string) => fs.readFileSync(new URL(`./fixtures/tls/${name}`, import.meta.url))
@@ -27,22 +28,9 @@ const CLIENT = { key: pem("client.key"), cert: pem("client.crt") }
 
 const INFO = { info: { name: "tls-test", version: "1" } }
 
-/** Waits in real time (the test may run on a TestClock). */
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-/** Polls `condition` in real time until it holds or `ms` pass; whether it held. */
-const eventually = (condition: () => boolean, ms = 3_000) =>
-  Effect.promise(() =>
-    new Promise<boolean>((resolve) => {
-      const start = Date.now()
-      const poll = () => {
-        if (condition()) return resolve(true)
-        if (Date.now() - start > ms) return resolve(false)
-        setTimeout(poll, 5)
-      }
-      poll()
-    })
-  )
+/** Polls `condition` in real time for up to 3_000 ms by default. */
+const eventually = (condition: () => boolean, ms = 3_000) => RealTime.eventually(condition, ms)
+const realSleep = RealTime.realSleep
 
 /** A resolver that answers 127.0.0.1 for every name. */
 const localhost: net.LookupFunction = (_host, options, callback) =>

@@ -12,6 +12,7 @@ import type { Transport } from "@effect-mcp/core"
 import { JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as SampleServer from "../../../apps/sample/src/SampleServer.ts"
 import * as WebSocketTransport from "../src/WebSocketTransport.ts"
+import { eventually, realSleep } from "./support/realTime.ts"
 
 const withServer = (options: Partial<WebSocketTransport.ServerOptions> = {}) =>
   Effect.gen(function*() {
@@ -33,22 +34,6 @@ const rawOpen = (url: string, headers: Record<string, string>) =>
     })
   )
 
-/** Waits in real time (the test may run on a TestClock). */
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-/** Polls `condition` in real time until it holds or `ms` pass; whether it held. */
-const eventually = (condition: () => boolean, ms = 5_000) =>
-  Effect.promise(() =>
-    new Promise<boolean>((resolve) => {
-      const start = Date.now()
-      const poll = () => {
-        if (condition()) return resolve(true)
-        if (Date.now() - start > ms) return resolve(false)
-        setTimeout(poll, 5)
-      }
-      poll()
-    })
-  )
 
 /** A raw `ws` client: the messages it received and its close code once closed. */
 interface RawClient {
