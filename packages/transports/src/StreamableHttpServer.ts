@@ -50,7 +50,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Transport } from "@effect-mcp/core"
 import { CodecError, ErrorCode, JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
@@ -88,6 +88,11 @@ export interface Options {
    * `SessionManager`.
    */
   readonly sessionStore?: SessionStore
+  /**
+   * Longest the rebuild of a session's connection may take (its recorded set-up replayed to a new handler,
+   * see `SessionStore.loadSetup`); past it the session ends and the client gets 404 (default 10 s).
+   */
+  readonly restoreTimeout?: Duration.Input
   /** Messages queued per session before the server answers 503 (default 256). */
   readonly sessionInbox?: number
   /** Bounds of each session's event store, or `false` for no resumption (default 1,000 events / 4 MiB). */
@@ -189,6 +194,29 @@ export interface SessionStore {
   readonly close: (id: string) => Effect.Effect<void>
   /** Sessions the store ends on its own (expired, evicted), from subscription on; ids the server does not hold are ignored. */
   readonly ended: Stream.Stream<EndedSession>
+  /**
+   * Keeps a session's set-up (FM-52), called when it changes: after `initialize`, `notifications/initialized`,
+   * `logging/setLevel`, `resources/subscribe` and `resources/unsubscribe`. With `loadSetup`, it makes the
+   * store's sessions outlive their connections.
+   */
+  readonly saveSetup?: (id: string, setup: SessionSetup) => Effect.Effect<void, unknown>
+  /**
+   * The set-up of a session the store has but this server holds no connection for (its handler crashed, or
+   * the session was opened by an earlier listener or process sharing the store), or `undefined` when the store
+   * does not have the session. The server then rebuilds the session's connection: a new handler gets the
+   * set-up replayed, and the client's request is served as if nothing had happened (FM-52). Without it, such a
+   * session is unknown (404), and a listener that stops ends its sessions in the store.
+   */
+  readonly loadSetup?: (id: string) => Effect.Effect<SessionSetup | undefined, unknown>
+}
+
+/**
+ * What rebuilds a session's connection (FM-52): the messages of its client that set it up, in order:
+ * `initialize`, `notifications/initialized`, the last `logging/setLevel`, and the live `resources/subscribe`s.
+ * JSON data, so a store may keep it anywhere.
+ */
+export interface SessionSetup {
+  readonly messages: ReadonlyArray<JsonRpc.Message>
 }
 
 /** Settings of the in-process session table. */
@@ -201,13 +229,15 @@ export interface MemorySessionsOptions {
 
 interface MemoryEntry {
   lastActivity: number
+  setup: SessionSetup | undefined
   /** The client came back after `initialize`. */
   used: boolean
   busy: boolean
 }
 
 /**
- * The in-process session table, the server's default: idle sessions that are not busy expire (checked every
+ * The in-process session table, the server's default: it keeps each session's set-up, so the session of a
+ * handler that crashed is rebuilt at its client's next request (it lives as long as the listener). Idle sessions that are not busy expire (checked every
  * quarter of the timeout, at most every 30 s); past `maxSessions` a new session evicts a session that was never
  * used (the oldest), or else the least recently active one, so a flood of `initialize`s cannot push out the
  * sessions in use. It lives in the scope (its sweeper is a fiber of it).
@@ -253,7 +283,7 @@ export const memorySessions = (options: MemorySessionsOptions = {}): Effect.Effe
             table.delete(oldest)
             evicted.push({ id: oldest, reason: "evicted" })
           }
-          table.set(id, { lastActivity: clock.currentTimeMillisUnsafe(), used: false, busy: false })
+          table.set(id, { lastActivity: clock.currentTimeMillisUnsafe(), setup: undefined, used: false, busy: false })
           return PubSub.publishAll(ended, evicted)
         }),
       touch: (id) =>
@@ -272,7 +302,13 @@ export const memorySessions = (options: MemorySessionsOptions = {}): Effect.Effe
           if (!busy) activity(id, entry)
         }),
       close: (id) => Effect.sync(() => void table.delete(id)),
-      ended: Stream.fromPubSub(ended)
+      ended: Stream.fromPubSub(ended),
+      saveSetup: (id, setup) =>
+        Effect.sync(() => {
+          const entry = table.get(id)
+          if (entry !== undefined) entry.setup = setup
+        }),
+      loadSetup: (id) => Effect.sync(() => table.get(id)?.setup)
     } satisfies SessionStore
   })
 
@@ -288,6 +324,10 @@ export interface Stats {
   readonly slowReadersCut: number
   /** POSTs of a request whose id is in flight in the session, answered with the duplicate error (FM-10). */
   readonly rejectedDuplicates: number
+  /** Sessions whose connection was rebuilt from their set-up in the session store (FM-52). */
+  readonly sessionsRestored: number
+  /** Rebuilds that failed (the set-up was refused or not answered in time): those sessions ended (404). */
+  readonly restoresFailed: number
 }
 
 const DEFAULT_STATEFUL = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
@@ -385,6 +425,10 @@ interface Session {
   busy: boolean
   /** Legacy HTTP+SSE: every message goes to the GET stream. */
   readonly legacy: boolean
+  /** The client's messages that set the session up, as last saved (FM-52). */
+  setup: ReadonlyArray<JsonRpc.Message>
+  /** The replayed set-up requests of a rebuilt session, by their ids: their answers go here, not to the client. */
+  readonly replays: Map<JsonRpc.RequestId, Deferred.Deferred<JsonRpc.Message, Transport.TransportError>>
 }
 
 /**
@@ -423,6 +467,10 @@ export const serve = <E, R>(
         messagesPath: (options.legacySse === true ? undefined : options.legacySse.messagesPath) ?? "/messages"
       }
     const sessions = new Map<string, Session>()
+    // stream ids name a stream within its session (whose id is the secret): a counter will do, prefixed with
+    // this listener's epoch, because a session outlives its listener (FM-52) and its event ids must not repeat;
+    // a session's GET stream is marked `g-`, so a client resuming one of an earlier connection gets the new one
+    const epoch = crypto.randomBytes(4).toString("hex")
     let nextStreamId = 1
     const stats = {
       sessionsCreated: 0,
@@ -433,17 +481,38 @@ export const serve = <E, R>(
       rejectedTooLarge: 0,
       rejectedOverloaded: 0,
       slowReadersCut: 0,
-      rejectedDuplicates: 0
+      rejectedDuplicates: 0,
+      sessionsRestored: 0,
+      restoresFailed: 0
     }
+    // the handlers' fibers live in a scope of their own, closed after the server's finalizer (below) has ended
+    // the sessions: a handler interrupted by the shutdown finds its session ended (kept, for FM-52)
+    const handlers = yield* Scope.fork(scope)
     const run = <A, E2>(effect: Effect.Effect<A, E2, R | JsonRpcCodec.JsonRpcCodec>) =>
-      Effect.runFork(Effect.forkIn(Effect.provideContext(effect, context), scope))
+      Effect.runFork(Effect.forkIn(Effect.provideContext(effect, context), handlers))
     const store = options.sessionStore ??
       (yield* memorySessions({
         ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
         ...(options.sessionIdleTimeout === undefined ? {} : { idleTimeout: options.sessionIdleTimeout })
       }))
     const eventStoreOptions = options.eventStore
-    const eventStores = eventStoreOptions === false ? undefined : options.eventStores ?? (() => EventStore.make(eventStoreOptions))
+    // the default: one store per session id in this server, the same one for a session's rebuilt connection
+    const ownStores = new Map<string, EventStore.EventStore>()
+    const ownStore = (id: string): EventStore.EventStore => {
+      const found = ownStores.get(id)
+      if (found !== undefined) return found
+      const made = EventStore.make(eventStoreOptions === false ? {} : eventStoreOptions)
+      const store: EventStore.EventStore = {
+        ...made,
+        clear: () => {
+          made.clear()
+          ownStores.delete(id)
+        }
+      }
+      ownStores.set(id, store)
+      return store
+    }
+    const eventStores = eventStoreOptions === false ? undefined : options.eventStores ?? ownStore
     /** Runs a store call from a callback (at once when it is synchronous, as the built-in stores are). */
     const runStore = <A, E2>(effect: Effect.Effect<A, E2>, onExit?: (exit: Exit.Exit<A, E2>) => void) => {
       Effect.runCallbackWith(context)(effect, onExit === undefined ? undefined : { onExit })
@@ -462,10 +531,10 @@ export const serve = <E, R>(
       session: Session | undefined,
       accept: { readonly json: boolean; readonly sse: boolean },
       batch = false,
-      stateless = false
+      stateless = false,
+      standalone = false
     ): ResponseStream => ({
-      // stream ids name a stream within its session (whose id is the secret): a counter will do
-      id: (nextStreamId++).toString(36),
+      id: `${standalone ? "g-" : ""}${epoch}-${(nextStreamId++).toString(36)}`,
       res,
       mode: "pending",
       pending: new Set(),
@@ -679,6 +748,15 @@ export const serve = <E, R>(
         return Effect.fail(new Transport.ConnectionClosed({ reason: "the session ended" }))
       }
       if (JsonRpc.isResponse(first)) {
+        // the answer to a replayed set-up request of a rebuilt session is the server's own (FM-52)
+        if (session !== undefined && session.replays.size > 0 && !Array.isArray(message) && first.id !== null) {
+          const replay = session.replays.get(first.id)
+          if (replay !== undefined) {
+            session.replays.delete(first.id)
+            Deferred.doneUnsafe(replay, Effect.succeed(first))
+            return Effect.void
+          }
+        }
         // a batch's answer is found by the first of its ids (an element may be a duplicate's, with id null)
         const answers = Array.isArray(message) ? message as ReadonlyArray<JsonRpc.Message> : [first]
         let id: JsonRpc.RequestId | null = null
@@ -727,19 +805,30 @@ export const serve = <E, R>(
 
     // ---- sessions -------------------------------------------------------------------------------------
 
-    /** Ends a session's connection; the store forgets it unless it ended it itself (`byStore`). */
-    const endSession = (session: Session, reason: string, byStore = false) => {
+    /**
+     * Ends a session's connection; the store forgets it (and its events go) unless it ended it itself
+     * (`byStore`) or the session is `kept`: its connection ends here, but the store keeps it for a connection to
+     * be rebuilt from its set-up at its client's next request (FM-52).
+     */
+    const endSession = (session: Session, reason: string, byStore = false, kept = false) => {
       if (sessions.get(session.id) === session) {
         sessions.delete(session.id)
-        if (!byStore) runStore(store.close(session.id))
+        if (!byStore && !kept) runStore(store.close(session.id))
       }
       session.ended = true
       for (const stream of session.streams.values()) finishStream(stream)
       finishStream(session.standalone)
       session.requestStreams.clear()
-      session.events?.clear()
+      for (const replay of session.replays.values()) {
+        Deferred.doneUnsafe(replay, Effect.fail(new Transport.ConnectionClosed({ reason })))
+      }
+      session.replays.clear()
+      if (!kept) session.events?.clear()
       Queue.failCauseUnsafe(session.inbox, Cause.fail(new Transport.ConnectionClosed({ reason })))
     }
+
+    /** Whether the store can rebuild sessions: then a session outlives its connection and this listener. */
+    const restorable = store.loadSetup !== undefined && store.saveSetup !== undefined
 
     /** Tells the store when a session starts or stops having requests in flight (a busy session does not expire). */
     const syncBusy = (session: Session) => {
@@ -749,54 +838,151 @@ export const serve = <E, R>(
       runStore(store.busy(session.id, busy))
     }
 
+    /**
+     * Starts a session's connection under `id` (the store has it): its inbox, its streams and its handler. A
+     * handler that ends with a failure or a defect (a crash) ends the connection only: a restorable store keeps
+     * the session, for the next request to rebuild (FM-52); one that ends normally ends the session.
+     */
+    const startSession = (id: string, isLegacy: boolean): Session => {
+      const inbox = Effect.runSync(Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(inboxSize))
+      const session: Session = {
+        id,
+        inbox,
+        streams: new Map(),
+        requestStreams: new Map(),
+        standalone: undefined as unknown as ResponseStream,
+        events: eventStores?.(id),
+        protocolVersion: undefined,
+        initializeId: undefined,
+        ended: false,
+        busy: false,
+        legacy: isLegacy,
+        setup: [],
+        replays: new Map()
+      }
+      ;(session as { standalone: ResponseStream }).standalone = newStream(undefined, session, { json: false, sse: true }, false, false, true)
+      session.standalone.mode = "sse"
+      sessions.set(session.id, session)
+      const transport: Transport.Transport = {
+        incoming: Stream.fromQueue(inbox),
+        send: (message, sendOptions) => Effect.suspend(() => route(session, undefined, message, sendOptions)),
+        close: Effect.sync(() => {
+          if (!session.ended) endSession(session, "closed by the server")
+        }),
+        closeRequestStream: (id) =>
+          Effect.sync(() => {
+            const stream = session.requestStreams.get(id)
+            if (stream === undefined || stream.done || session.events === undefined || !stream.sse) return
+            // SEP-1699: end the response now; the client resumes with Last-Event-ID after `retry`
+            if (stream.mode !== "sse") startSse(stream)
+            const res = stream.res
+            stream.res = undefined
+            if (res !== undefined) endResponse(res, `retry: ${retryMs}\n\n`)
+          })
+      }
+      run(handle(transport).pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            if (session.ended) return
+            const crashed = exit._tag === "Failure"
+            endSession(
+              session,
+              crashed ? "the server of the session crashed" : "the connection ended",
+              false,
+              crashed && restorable && !session.legacy && session.setup.length > 0
+            )
+          })
+        ),
+        Effect.ignoreCause
+      ))
+      return session
+    }
+
     /** Opens a session in the store, then starts its connection; `refused` gets the store's error. */
     const createSession = (isLegacy: boolean, opened: (session: Session) => void, refused: (error: unknown) => void) => {
       const id = crypto.randomBytes(16).toString("hex")
       runStore(store.open(id), (exit) => {
         if (exit._tag === "Failure") return refused(Cause.squash(exit.cause))
-        const inbox = Effect.runSync(Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(inboxSize))
-        const session: Session = {
-          id,
-          inbox,
-          streams: new Map(),
-          requestStreams: new Map(),
-          standalone: undefined as unknown as ResponseStream,
-          events: eventStores?.(id),
-          protocolVersion: undefined,
-          initializeId: undefined,
-          ended: false,
-          busy: false,
-          legacy: isLegacy
-        }
-        ;(session as { standalone: ResponseStream }).standalone = newStream(undefined, session, { json: false, sse: true })
-        session.standalone.mode = "sse"
-        sessions.set(session.id, session)
         stats.sessionsCreated++
-        const transport: Transport.Transport = {
-          incoming: Stream.fromQueue(inbox),
-          send: (message, sendOptions) => Effect.suspend(() => route(session, undefined, message, sendOptions)),
-          close: Effect.sync(() => {
-            if (!session.ended) endSession(session, "closed by the server")
-          }),
-          closeRequestStream: (id) =>
-            Effect.sync(() => {
-              const stream = session.requestStreams.get(id)
-              if (stream === undefined || stream.done || session.events === undefined || !stream.sse) return
-              // SEP-1699: end the response now; the client resumes with Last-Event-ID after `retry`
-              if (stream.mode !== "sse") startSse(stream)
-              const res = stream.res
-              stream.res = undefined
-              if (res !== undefined) endResponse(res, `retry: ${retryMs}\n\n`)
-            })
-        }
-        run(handle(transport).pipe(
-          Effect.ignoreCause,
-          Effect.ensuring(Effect.sync(() => {
-            if (!session.ended) endSession(session, "the connection ended")
-          }))
-        ))
-        opened(session)
+        opened(startSession(id, isLegacy))
       })
+    }
+
+    // ---- rebuilding a session's connection from its set-up (FM-52) -----------------------------------------
+
+    const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? Duration.seconds(10))
+    /** Sessions being rebuilt now, and the requests waiting for them (the session, or `undefined`: gone). */
+    const restoring = new Map<string, Array<(session: Session | undefined) => void>>()
+
+    /**
+     * Replays a rebuilt session's set-up to its new handler, in order, each request answered before the next
+     * message (as its client did); the answers are the server's own. Fails when `initialize` is refused or
+     * the replay takes longer than `restoreTimeout`.
+     */
+    const replaySetup = (session: Session, setup: SessionSetup): Effect.Effect<void, Transport.TransportError | string> =>
+      Effect.gen(function*() {
+        let n = 0
+        for (const message of setup.messages) {
+          if (!JsonRpc.isRequest(message)) {
+            if (!Queue.offerUnsafe(session.inbox, Result.succeed(message))) return yield* Effect.fail("the session's inbox is full")
+            continue
+          }
+          const id = `effect-mcp/restore/${session.id.slice(0, 8)}/${n++}`
+          const answered = Deferred.makeUnsafe<JsonRpc.Message, Transport.TransportError>()
+          session.replays.set(id, answered)
+          if (!Queue.offerUnsafe(session.inbox, Result.succeed({ ...message, id }))) return yield* Effect.fail("the session's inbox is full")
+          const answer = yield* Deferred.await(answered)
+          if ("error" in answer && message.method === "initialize") {
+            return yield* Effect.fail(`the server refused the replayed initialize: ${answer.error.message}`)
+          }
+        }
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: restoreTimeout,
+          orElse: () => Effect.fail(`the set-up was not answered within ${Duration.toMillis(restoreTimeout)} ms`)
+        })
+      )
+
+    /**
+     * The live session `id`, or one rebuilt from the store's set-up (FM-52); `undefined` when neither (404).
+     * Requests for a session being rebuilt wait for it.
+     */
+    const findSession = (id: string, k: (session: Session | undefined) => void) => {
+      // a session being rebuilt is in `sessions` already: its requests wait until its set-up is replayed
+      const waiting = restoring.get(id)
+      if (waiting !== undefined) return void waiting.push(k)
+      const live = sessions.get(id)
+      if (live !== undefined && !live.ended) return k(live)
+      if (!restorable) return k(undefined)
+      restoring.set(id, [k])
+      const done = (session: Session | undefined) => {
+        const waiters = restoring.get(id) ?? []
+        restoring.delete(id)
+        for (const w of waiters) w(session)
+      }
+      const rebuild = Effect.gen(function*() {
+        const setup = yield* Effect.orElseSucceed(store.loadSetup!(id), () => undefined)
+        const first = setup?.messages[0]
+        if (setup === undefined || first === undefined || !JsonRpc.isRequest(first) || first.method !== "initialize") {
+          return undefined
+        }
+        const session = startSession(id, false)
+        session.setup = setup.messages
+        const requested = isRecord(first.params) ? first.params.protocolVersion : undefined
+        session.protocolVersion = typeof requested === "string" ? requested : undefined
+        const exit = yield* Effect.exit(replaySetup(session, setup))
+        if (exit._tag === "Failure") {
+          stats.restoresFailed++
+          const reason = Cause.squash(exit.cause)
+          yield* Effect.logWarning(`session ${id.slice(0, 8)}…: its connection could not be rebuilt (FM-52): ${String(reason instanceof Error ? reason.message : reason)}`)
+          if (!session.ended) endSession(session, "its connection could not be rebuilt")
+          return undefined
+        }
+        if (session.ended) return undefined
+        stats.sessionsRestored++
+        return session
+      })
+      run(Effect.flatMap(Effect.exit(rebuild), (exit) => Effect.sync(() => done(exit._tag === "Success" ? exit.value : undefined))))
     }
 
     /** A 503 for a session the store refused (full). */
@@ -827,6 +1013,8 @@ export const serve = <E, R>(
       Stream.runForEach(store.ended, ({ id, reason }) =>
         Effect.sync(() => {
           const session = sessions.get(id)
+          // a session kept without a connection here (FM-52): its events go with it
+          if (session === undefined && !restoring.has(id)) return eventStores?.(id).clear()
           if (session === undefined || session.ended) return
           if (reason === "expired") stats.sessionsExpired++
           else stats.sessionsEvicted++
@@ -899,6 +1087,43 @@ export const serve = <E, R>(
       syncBusy(session)
     }
 
+    /**
+     * Keeps what sets the session up (FM-52) in the store when it changes: `initialize`, the
+     * `notifications/initialized` that follows, the last `logging/setLevel`, the live `resources/subscribe`s
+     * (at most 1,000).
+     */
+    const recordSetup = (session: Session, incoming: JsonRpc.Incoming) => {
+      if (!restorable || session.legacy) return
+      const all = Array.isArray(incoming) ? incoming as ReadonlyArray<JsonRpc.Message> : [incoming as JsonRpc.Message]
+      let setup = session.setup
+      let changed = false
+      const methodOf = (m: JsonRpc.Message) => "method" in m ? m.method : undefined
+      const uriOf = (m: JsonRpc.Message) => "params" in m && isRecord(m.params) ? m.params.uri : undefined
+      for (const m of all) {
+        const method = methodOf(m)
+        if (method === "initialize" && JsonRpc.isRequest(m)) {
+          setup = [m]
+        } else if (setup.length === 0) {
+          continue
+        } else if (method === "notifications/initialized") {
+          if (setup.some((x) => methodOf(x) === method)) continue
+          setup = [...setup, m]
+        } else if (method === "logging/setLevel" && JsonRpc.isRequest(m)) {
+          setup = [...setup.filter((x) => methodOf(x) !== method), m]
+        } else if ((method === "resources/subscribe" || method === "resources/unsubscribe") && JsonRpc.isRequest(m)) {
+          const uri = uriOf(m)
+          setup = setup.filter((x) => !(methodOf(x) === "resources/subscribe" && uriOf(x) === uri))
+          if (method === "resources/subscribe" && setup.length <= 1_003) setup = [...setup, m]
+        } else {
+          continue
+        }
+        changed = true
+      }
+      if (!changed) return
+      session.setup = setup
+      runStore(Effect.ignore(store.saveSetup!(session.id, { messages: setup })))
+    }
+
     /** Hands a decoded POST to a session and binds its requests to this response. */
     const postToSession = (
       session: Session,
@@ -909,6 +1134,7 @@ export const serve = <E, R>(
       const first = (Array.isArray(incoming) ? incoming[0] : incoming) as JsonRpc.Message
       touch(session, () => reply(res, 404, failureText(JsonRpc.isRequest(first) ? first.id : null, -32001, "Session not found")), () => {
         release(session, incoming)
+        recordSetup(session, incoming)
         handOver(session, incoming, request, res)
       })
     }
@@ -1136,17 +1362,18 @@ export const serve = <E, R>(
         }
         return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
       }
-      const session = sessions.get(sessionId)
-      if (session === undefined || session.ended) {
-        return reply(res, 404, failureText(JsonRpc.isRequest(first) ? first.id : null, -32001, "Session not found"))
-      }
       if (headerVersion !== undefined && !statefulVersions.includes(headerVersion)) {
         return reply(res, 400, failureText(JsonRpc.isRequest(first) ? first.id : null, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version: ${headerVersion}`))
       }
-      if (JsonRpc.isRequest(first) && first.method === "initialize") {
-        return reply(res, 400, failureText(first.id, ErrorCode.InvalidRequest, "The session is already initialized"))
-      }
-      return postToSession(session, incoming, request, res)
+      findSession(sessionId, (session) => {
+        if (session === undefined) {
+          return reply(res, 404, failureText(JsonRpc.isRequest(first) ? first.id : null, -32001, "Session not found"))
+        }
+        if (JsonRpc.isRequest(first) && first.method === "initialize") {
+          return reply(res, 400, failureText(first.id, ErrorCode.InvalidRequest, "The session is already initialized"))
+        }
+        postToSession(session, incoming, request, res)
+      })
     }
 
     const openSse = (stream: ResponseStream, res: http.ServerResponse) => {
@@ -1174,9 +1401,10 @@ export const serve = <E, R>(
           allow: "POST, DELETE"
         })
       }
-      const session = sessions.get(sessionId)
-      if (session === undefined || session.ended) return reply(res, 404, failureText(null, -32001, "Session not found"))
-      touch(session, () => reply(res, 404, failureText(null, -32001, "Session not found")), () => openGet(session, request, res))
+      findSession(sessionId, (session) => {
+        if (session === undefined) return reply(res, 404, failureText(null, -32001, "Session not found"))
+        touch(session, () => reply(res, 404, failureText(null, -32001, "Session not found")), () => openGet(session, request, res))
+      })
     }
 
     /** A GET stream of a live session: the standalone stream, or any stream resumed with `Last-Event-ID`. */
@@ -1188,6 +1416,16 @@ export const serve = <E, R>(
         const seq = dot === -1 ? 0 : Number(lastEventId.slice(dot + 1))
         const stream = streamId === session.standalone.id ? session.standalone : session.streams.get(streamId)
         const missed = session.events?.after(streamId, Number.isFinite(seq) ? seq : 0) ?? []
+        const standalone = session.standalone
+        if (stream === undefined && streamId.startsWith("g-") && (standalone.res === undefined || standalone.res.writableEnded)) {
+          // the GET stream of an earlier connection of this session (FM-52): what it missed, then this one's
+          openSse(standalone, res)
+          for (const e of [...missed, ...(session.events?.after(standalone.id, standalone.written) ?? [])]) {
+            writeRaw(standalone, `id: ${e.streamId}.${e.seq}\nevent: message\ndata: ${e.text}\n\n`)
+          }
+          standalone.written = standalone.seq
+          return
+        }
         if (stream === undefined) {
           // a finished stream: replay what is left of it and end
           res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...{ "mcp-session-id": session.id } })
@@ -1219,10 +1457,22 @@ export const serve = <E, R>(
         return reply(res, 405, failureText(null, ErrorCode.InvalidRequest, "DELETE needs an Mcp-Session-Id"), { allow: "POST" })
       }
       const session = sessions.get(sessionId)
-      if (session === undefined || session.ended) return reply(res, 404, failureText(null, -32001, "Session not found"))
-      stats.sessionsDeleted++
-      endSession(session, "the client ended the session")
-      reply(res, 200)
+      if (session !== undefined && !session.ended) {
+        stats.sessionsDeleted++
+        endSession(session, "the client ended the session")
+        return reply(res, 200)
+      }
+      if (!restorable) return reply(res, 404, failureText(null, -32001, "Session not found"))
+      // a session the store keeps without a connection here (FM-52): it ends in the store
+      runStore(Effect.orElseSucceed(store.loadSetup!(sessionId), () => undefined), (exit) => {
+        if (exit._tag === "Failure" || exit.value === undefined || sessions.has(sessionId)) {
+          return reply(res, 404, failureText(null, -32001, "Session not found"))
+        }
+        stats.sessionsDeleted++
+        runStore(store.close(sessionId))
+        eventStores?.(sessionId).clear()
+        reply(res, 200)
+      })
     }
 
     // ---- the deprecated HTTP+SSE transport (2024-11-05) -----------------------------------------------
@@ -1322,7 +1572,10 @@ export const serve = <E, R>(
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         clearInterval(keepAlive)
-        for (const session of [...sessions.values()]) endSession(session, "the server is shutting down")
+        // a restorable store keeps the sessions, for another listener (or process) sharing it to rebuild (FM-52)
+        for (const session of [...sessions.values()]) {
+          endSession(session, "the server is shutting down", false, restorable && !session.legacy && session.setup.length > 0)
+        }
         yield* Effect.callback<void>((resume) => {
           server.close(() => resume(Effect.void))
           server.closeAllConnections()

@@ -372,10 +372,10 @@ describe("Streamable HTTP (real HTTP on 127.0.0.1)", () => {
             }, 3_000)
           })
         )
-      const idsOf = (text: string) => [...text.matchAll(/id: ([0-9a-z]+)\.(\d+)\nevent: message\ndata: .*list_changed/g)].map((m) => [m[1]!, Number(m[2])] as const)
+      const idsOf = (text: string) => [...text.matchAll(/id: ([0-9a-z-]+)\.(\d+)\nevent: message\ndata: .*list_changed/g)].map((m) => [m[1]!, Number(m[2])] as const)
       const events = yield* get(1)
       expect(events).toContain("notifications/tools/list_changed")
-      expect(events).toMatch(/id: [0-9a-z]+\.\d+/)
+      expect(events).toMatch(/id: [0-9a-z-]+\.\d+/)
       const [[stream, seen]] = idsOf(events) as [readonly [string, number]]
       // the stream is down again (the client closed it); two more changes are sent while it is
       yield* Effect.sleep("50 millis")
