@@ -14,10 +14,17 @@
  *   initializes again; its event store is dropped with it. A session with a request in flight does not expire.
  * - The table and the stores outlive their supervised members: a crashed sweeper or janitor loses no session
  *   and no event, so a client still resumes its stream with `Last-Event-ID` (FM-52).
+ * - Sessions outlive their listener (FM-52): each session's set-up (`initialize`, `notifications/initialized`,
+ *   the log level, the subscriptions) is its `SessionManager` state, so when the listener crashes and its
+ *   tier restarts it (or another listener shares the services), the next request of the session rebuilds its
+ *   connection: a new server gets the set-up replayed and the client goes on with the same session id, no
+ *   404, and a GET with `Last-Event-ID` gets what it missed from the `EventStore`. With the `SessionManager`'s
+ *   `snapshot`, the sessions outlive the process too (not their events: those are in memory).
  *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { EventStore as SessionEvents, StreamableHttpServer } from "@effect-mcp/transports"
 import * as EventStore from "./EventStore.ts"
 import * as SessionManager from "./SessionManager.ts"
@@ -45,8 +52,16 @@ export const sessionStore = (sessions: SessionManager.Shape): StreamableHttpServ
   touch: (id) => Effect.asVoid(sessions.touch(id)),
   busy: sessions.setBusy,
   close: (id) => Effect.asVoid(sessions.close(id)),
-  ended: sessions.ended
+  ended: sessions.ended,
+  saveSetup: (id, setup) => Effect.ignore(sessions.setState(id, setup)),
+  loadSetup: (id) =>
+    Effect.map(SessionManager.getOption(sessions, id), (found) =>
+      Option.isSome(found) && isSetup(found.value.state) ? found.value.state : undefined)
 })
+
+/** Whether a session's state is a Streamable HTTP set-up (a snapshot is read back as plain JSON). */
+const isSetup = (state: unknown): state is StreamableHttpServer.SessionSetup =>
+  typeof state === "object" && state !== null && Array.isArray((state as { readonly messages?: unknown }).messages)
 
 /**
  * The server's event stores in the `EventStore`: one per session, dropped when the session ends.

@@ -59,7 +59,8 @@ export interface RuntimeConfig {
 /**
  * The runtime's settings from `Config` (environment variables by default):
  * `MCP_ROOT_STRATEGY` (`one_for_one` | `rest_for_one`), `MCP_SUPERVISOR_INTENSITY`, `MCP_SUPERVISOR_PERIOD`
- * (a duration), `MCP_SESSION_IDLE_TIMEOUT`, `MCP_MAX_SESSIONS`, `MCP_DRAIN_DEADLINE`, `MCP_MEMORY_LIMIT_BYTES`,
+ * (a duration), `MCP_SESSION_IDLE_TIMEOUT`, `MCP_MAX_SESSIONS`, `MCP_SESSION_SNAPSHOT` (a file that keeps the
+ * sessions across restarts of the process, FM-52), `MCP_DRAIN_DEADLINE`, `MCP_MEMORY_LIMIT_BYTES`,
  * `MCP_RESOURCE_INTERVAL`, `MCP_DRAIN_ON_CRITICAL`. Anything unset keeps its default.
  *
  * @since 0.1.0
@@ -71,6 +72,7 @@ export const config: Config.Config<RuntimeConfig> = Config.all({
   period: Config.option(Config.Duration("MCP_SUPERVISOR_PERIOD")),
   idle: Config.option(Config.Duration("MCP_SESSION_IDLE_TIMEOUT")),
   maxSessions: Config.option(Config.Int("MCP_MAX_SESSIONS")),
+  sessionSnapshot: Config.option(Config.String("MCP_SESSION_SNAPSHOT")),
   drainDeadline: Config.option(Config.Duration("MCP_DRAIN_DEADLINE")),
   memoryLimitBytes: Config.option(Config.Int("MCP_MEMORY_LIMIT_BYTES")),
   resourceInterval: Config.option(Config.Duration("MCP_RESOURCE_INTERVAL")),
@@ -83,7 +85,11 @@ export const config: Config.Config<RuntimeConfig> = Config.all({
     ...opt("memoryLimitBytes", c.memoryLimitBytes),
     root: { ...opt("intensity", c.intensity), ...opt("periodMs", Option.map(c.period, Duration.toMillis)) },
     infrastructure: {
-      sessions: { ...opt("idleTimeout", c.idle), ...opt("maxSessions", c.maxSessions) },
+      sessions: {
+        ...opt("idleTimeout", c.idle),
+        ...opt("maxSessions", c.maxSessions),
+        ...opt("snapshot", Option.map(c.sessionSnapshot, (path) => ({ path })))
+      },
       drain: { ...opt("deadline", c.drainDeadline) }
     },
     observability: {

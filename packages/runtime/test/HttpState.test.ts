@@ -4,6 +4,10 @@
  * in the `EventStore`. Real HTTP on 127.0.0.1; expiry and restarts on the TestClock.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as nodePath from "node:path"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -31,6 +35,8 @@ const eventually = <E>(label: string, condition: Effect.Effect<boolean, E>) =>
 interface Gates {
   readonly block: Deferred.Deferred<void>
   readonly go: Deferred.Deferred<void>
+  /** The methods each connection received, one list per connection in start order. */
+  readonly received: Array<Array<string>>
 }
 
 /**
@@ -51,6 +57,12 @@ const peer = (gates: Gates) => (transport: Transport.Transport): Effect.Effect<v
         }))
       case "block":
         return Effect.andThen(Deferred.await(gates.block), transport.send(JsonRpc.success(request.id, { blocked: true })))
+      case "notify":
+        // a message that belongs to no request: the GET stream's
+        return Effect.andThen(
+          transport.send(JsonRpc.notification("notifications/message", { level: "info", data: (request.params as { readonly n?: unknown } | undefined)?.n })),
+          transport.send(JsonRpc.success(request.id, {}))
+        )
       case "poll":
         return Effect.gen(function*() {
           yield* progress(1)
@@ -63,10 +75,13 @@ const peer = (gates: Gates) => (transport: Transport.Transport): Effect.Effect<v
         return transport.send(JsonRpc.success(request.id, request.params ?? {}))
     }
   }
+  const received: Array<string> = []
+  gates.received.push(received)
   return Effect.scoped(transport.incoming.pipe(
     Stream.runForEach((decoded) => {
       if (Result.isFailure(decoded) || Array.isArray(decoded.success)) return Effect.void
       const message = decoded.success as JsonRpc.Message
+      if ("method" in message) received.push(message.method)
       return JsonRpc.isRequest(message) ? Effect.asVoid(Effect.forkScoped(Effect.ignore(answer(message)))) : Effect.void
     })
   )).pipe(Effect.ignore)
@@ -79,17 +94,21 @@ const host = (options: Partial<StreamableHttpServer.Options> = {}) =>
     yield* until("the tree is up", allRunning(runtime))
     const transports = yield* Tiers.TransportTier
     const servers = yield* Tiers.ServerTier
-    const gates: Gates = { block: yield* Deferred.make<void>(), go: yield* Deferred.make<void>() }
+    const gates: Gates = { block: yield* Deferred.make<void>(), go: yield* Deferred.make<void>(), received: [] }
     const ready = yield* Deferred.make<StreamableHttpServer.HttpServer>()
+    // the listener of now (a restarted one replaces it)
+    const current: { listening?: StreamableHttpServer.HttpServer } = {}
     yield* transports.startTransport("http", Effect.scoped(Effect.gen(function*() {
       const state = yield* HttpState.options
       const listening = yield* StreamableHttpServer.serve({ port: 0, ...options, ...state }, servers.handler(peer(gates)))
+      current.listening = listening
       yield* Deferred.succeed(ready, listening)
       return yield* Effect.never
     })))
     return {
       runtime,
       gates,
+      current,
       listening: yield* Deferred.await(ready),
       sessions: yield* SessionManager.SessionManager,
       events: yield* EventStore.EventStore
@@ -161,6 +180,67 @@ const connect = (url: string) =>
     yield* Effect.orDie(transport.send(initialized))
     return { request }
   })
+
+const freePort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+/** An SSE event as read: its id and its message. */
+interface SseEvent {
+  readonly id: string | undefined
+  readonly data: unknown
+}
+
+/**
+ * Opens a GET stream and reads its events until `enough` holds (real time, at most 5 s), then closes it;
+ * `during` runs once the stream is open.
+ */
+const readSse = (
+  url: string,
+  headers: Record<string, string>,
+  enough: (events: ReadonlyArray<SseEvent>) => boolean,
+  during?: Effect.Effect<unknown>
+) =>
+  Effect.promise(async () => {
+    const controller = new AbortController()
+    const bound = setTimeout(() => controller.abort(), 5_000)
+    const events: Array<SseEvent> = []
+    let status = 0
+    try {
+      const response = await fetch(url, { method: "GET", headers, signal: controller.signal })
+      status = response.status
+      if (during !== undefined) await Effect.runPromise(during)
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      let buffer = ""
+      while (!enough(events)) {
+        const { done, value } = await reader.read()
+        if (done) break
+        buffer += decoder.decode(value, { stream: true })
+        for (let end = buffer.indexOf("\n\n"); end !== -1; end = buffer.indexOf("\n\n")) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const id = /^id: (.+)$/m.exec(block)?.[1]
+          const data = /^data: (.+)$/m.exec(block)?.[1]
+          if (data !== undefined) events.push({ id, data: JSON.parse(data) })
+        }
+      }
+    } catch {
+      // aborted: the bound, or the test is done
+    } finally {
+      clearTimeout(bound)
+      controller.abort()
+    }
+    return { status, events }
+  })
+
+const notice = (n: number) => ({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: n } })
 
 const testLayer = (infrastructure: Tiers.InfrastructureTierOptions) =>
   Layer.merge(runtimeLayer({ infrastructure }), JsonRpcCodec.JsonRpcCodec.layer)
@@ -297,6 +377,95 @@ describe("HttpState: the Streamable HTTP server's sessions and event stores in t
         { jsonrpc: "2.0", id: 2, result: { polled: true } }
       ])
     }).pipe(Effect.scoped, Effect.provide(testLayer({})))))
+
+  it.effect("FM-52 a crashed listener loses no session: restarted by its tier, it rebuilds the session at its next request (same id, no 404, no new initialize; the set-up replayed to a new server), and a GET resumed with Last-Event-ID gets what was sent after the stream closed", () =>
+    quiet(Effect.gen(function*() {
+      const port = yield* freePort
+      const { current, gates, listening, runtime, sessions } = yield* host({ port })
+      const url = listening.url
+      const session = yield* openSession(url)
+      expect((yield* post(url, JsonRpc.request(2, "logging/setLevel", { level: "debug" }), session)).status).toBe(200)
+      // the GET stream gets notice 1; notice 2 is sent once it is closed: kept in the event store only
+      const first = yield* readSse(
+        url,
+        { accept: "text/event-stream", ...withSession(session) },
+        (events) => events.length >= 1,
+        post(url, JsonRpc.request(3, "notify", { n: 1 }), session)
+      )
+      expect(first.events.map((e) => e.data)).toEqual([notice(1)])
+      const seen = first.events[0]!.id!
+      expect((yield* post(url, JsonRpc.request(4, "notify", { n: 2 }), session)).status).toBe(200)
+      expect(gates.received).toHaveLength(1)
+
+      // the listener crashes; its tier restarts it on its port after the backoff
+      expect(yield* runtime.crash("transports/http", "FM-52")).toBe(true)
+      for (let i = 0; i < 200 && current.listening === listening; i++) {
+        yield* TestClock.adjust("100 millis")
+        yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 5)))
+      }
+      expect(current.listening).not.toBe(listening)
+      const restarted = current.listening!
+      expect(restarted.port).toBe(port)
+
+      // the same client, the same session: served, not 404
+      const reply = yield* post(url, ping(5), session)
+      expect(reply.status).toBe(200)
+      expect(reply.session).toBe(session)
+      expect(JSON.parse(reply.body)).toEqual({ jsonrpc: "2.0", id: 5, result: {} })
+      // a new server got the session's set-up, in order, then the request
+      expect(gates.received).toHaveLength(2)
+      expect(gates.received[1]).toEqual(["initialize", "notifications/initialized", "logging/setLevel", "ping"])
+      expect(yield* restarted.stats).toMatchObject({ sessionsCreated: 0, sessionsRestored: 1, restoresFailed: 0 })
+      expect(yield* sessions.size).toBe(1)
+
+      // resumed from the last event seen: notice 2 (from the old stream), then the new stream's notice 3
+      const resumed = yield* readSse(
+        url,
+        { accept: "text/event-stream", ...withSession(session), "last-event-id": seen },
+        (events) => events.length >= 2,
+        post(url, JsonRpc.request(6, "notify", { n: 3 }), session)
+      )
+      expect(resumed.status).toBe(200)
+      expect(resumed.events.map((e) => e.data)).toEqual([notice(2), notice(3)])
+      expect(resumed.events[0]!.id!.split(".")[0]).toBe(seen.split(".")[0])
+      expect(resumed.events[1]!.id).toMatch(/^g-/)
+      expect(resumed.events[1]!.id!.split(".")[0]).not.toBe(seen.split(".")[0])
+
+      // it ends as any session does
+      expect((yield* send(url, "DELETE", withSession(session))).status).toBe(200)
+      expect((yield* post(url, ping(7), session)).status).toBe(404)
+    }).pipe(Effect.scoped, Effect.provide(testLayer({})))))
+
+  it.effect("FM-52 with the SessionManager's snapshot a session outlives the process: a new runtime on the same file serves it under its id, its set-up replayed; a session deleted meanwhile is not", () =>
+    quiet(Effect.gen(function*() {
+      const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "effect-mcp-sessions-"))
+      const path = nodePath.join(dir, "sessions.json")
+      const layer = () => testLayer({ sessions: { snapshot: { path } } })
+      const port = yield* freePort
+      const url = `http://127.0.0.1:${port}/mcp`
+      yield* Effect.gen(function*() {
+        const [kept, deleted] = yield* Effect.gen(function*() {
+          yield* host({ port })
+          const a = yield* openSession(url)
+          expect((yield* post(url, JsonRpc.request(2, "logging/setLevel", { level: "debug" }), a)).status).toBe(200)
+          const b = yield* openSession(url)
+          expect((yield* send(url, "DELETE", withSession(b))).status).toBe(200)
+          return [a, b] as const
+        }).pipe(Effect.scoped, Effect.provide(layer()))
+        // the first runtime is gone (its port too); the snapshot holds the session
+        expect(JSON.parse(fs.readFileSync(path, "utf8")).sessions.map((s: { id: string }) => s.id)).toEqual([kept])
+
+        yield* Effect.gen(function*() {
+          const { gates, listening } = yield* host({ port })
+          const reply = yield* post(url, ping(9), kept)
+          expect(reply.status).toBe(200)
+          expect(reply.session).toBe(kept)
+          expect(gates.received[0]).toEqual(["initialize", "notifications/initialized", "logging/setLevel", "ping"])
+          expect((yield* listening.stats).sessionsRestored).toBe(1)
+          expect((yield* post(url, ping(10), deleted)).status).toBe(404)
+        }).pipe(Effect.scoped, Effect.provide(layer()))
+      }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+    })))
 
   it.effect("FM-36 SessionManager: provisional sessions make room, oldest first; touched and plain ones never; a busy session does not expire", () =>
     Effect.gen(function*() {

@@ -15,11 +15,14 @@ describe("Runtime", () => {
         MCP_SUPERVISOR_INTENSITY: "3",
         MCP_SUPERVISOR_PERIOD: "30 seconds",
         MCP_SESSION_IDLE_TIMEOUT: "5 minutes",
+        MCP_SESSION_SNAPSHOT: "/var/lib/mcp/sessions.json",
         MCP_DRAIN_ON_CRITICAL: "false"
       }))
       expect(config.rootStrategy).toBe("rest_for_one")
       expect(config.root).toEqual({ intensity: 3, periodMs: 30_000 })
       expect(config.infrastructure?.sessions?.maxSessions).toBeUndefined()
+      expect(config.infrastructure?.sessions?.snapshot).toEqual({ path: "/var/lib/mcp/sessions.json" })
+      expect((yield* Effect.provide(Runtime.config, fromEnv({}))).infrastructure?.sessions?.snapshot).toBeUndefined()
       expect(config.observability?.recovery).toEqual({ drainOnCritical: false })
       expect(yield* Effect.flip(Effect.provide(Runtime.config, fromEnv({ MCP_ROOT_STRATEGY: "one_for_all" })))).toMatchObject({ _tag: "ConfigError" })
       expect((yield* Effect.provide(Runtime.config, fromEnv({}))).rootStrategy).toBeUndefined()
