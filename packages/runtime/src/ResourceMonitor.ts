@@ -6,7 +6,7 @@
  * | heap used | V8's heap limit | FM-03 |
  * | RSS | the memory limit (cgroup, else total memory, or configured) | FM-03 |
  * | open file descriptors (`/proc/self/fd`) | the soft `ulimit -n` (`/proc/self/limits`) | FM-32 |
- * | event-loop delay, p99 over the interval (`perf_hooks.monitorEventLoopDelay`) | 50 / 100 / 500 ms | FM-35 |
+ * | event-loop delay, p99 over the interval (`perf_hooks.monitorEventLoopDelay`; not the first interval, the process's start) | 50 / 100 / 500 ms | FM-35 |
  * | process CPU time over wall time in the interval | one core | FM-33 |
  * | time the cgroup's CPU quota throttled the process (`cpu.stat`, v2 or v1), mean over `throttleSamples` | wall time: 25 / 50 / 75 % | FM-33 |
  * | depth of every queue or table reported with `reportQueue` | its capacity | FM-05 |
@@ -368,6 +368,9 @@ const nodeSource = (options: { readonly memoryLimitBytes?: number }): Effect.Eff
     let lastAt = performance.now()
     const readThrottled = cgroupThrottledReader()
     let lastThrottledUs = readThrottled?.()
+    // the first interval with readings holds the process's start (module loading, compiling, JIT): that is
+    // not load, and a server just started must not shed its first sessions for it
+    let warm = false
     return {
       sample: Effect.sync((): Sample => {
         const heap = v8.getHeapStatistics()
@@ -382,7 +385,8 @@ const nodeSource = (options: { readonly memoryLimitBytes?: number }): Effect.Eff
           ? undefined
           : Math.min(1, Math.max(0, (throttledUs - lastThrottledUs) / elapsedUs))
         lastThrottledUs = throttledUs
-        const delay = histogram.count > 0 ? histogram.percentile(99) / 1e6 : undefined
+        const delay = histogram.count > 0 && warm ? histogram.percentile(99) / 1e6 : undefined
+        if (histogram.count > 0) warm = true
         histogram.reset()
         return {
           heapUsedBytes: heap.used_heap_size,

@@ -144,6 +144,25 @@ describe("ResourceMonitor", () => {
     expect(ResourceMonitor.parseFdLimit("")).toBeUndefined()
   })
 
+  it.live("FM-35 Node's source leaves out the event-loop delay of the interval the process started in (start-up is not load); the next intervals count", () =>
+    Effect.gen(function*() {
+      const source = yield* ResourceMonitor.Source
+      const block = (ms: number) =>
+        Effect.sync(() => {
+          const until = performance.now() + ms
+          while (performance.now() < until) { /* busy */ }
+        })
+      yield* Effect.sleep("50 millis") // the histogram's timer has run
+      // start-up work: the event loop blocked for 150 ms in the first interval
+      yield* block(150)
+      yield* Effect.sleep("60 millis")
+      expect((yield* source.sample).eventLoopDelayMs).toBeUndefined()
+      yield* Effect.sleep("50 millis")
+      yield* block(150)
+      yield* Effect.sleep("60 millis")
+      expect((yield* source.sample).eventLoopDelayMs).toBeGreaterThanOrEqual(100)
+    }).pipe(Effect.provide(ResourceMonitor.Source.node())))
+
   it.live("Node's source reads heap, RSS, CPU, event-loop delay, and on Linux open fds against the soft limit", () =>
     Effect.gen(function*() {
       const source = yield* ResourceMonitor.Source
