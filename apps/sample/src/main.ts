@@ -39,7 +39,7 @@ const usage = (): string => {
     "",
     "  --transport tcp      NDJSON over TCP on --host (default 127.0.0.1) and --port (default 3333)",
     "  --transport ws       WebSocket at ws://HOST:PORT/mcp (default port 3334; browser origins: localhost only)",
-    "  --tls-cert F --tls-key F  (tcp, ws) serve over TLS with this PEM certificate chain and key (wss:// for ws)",
+    "  --tls-cert F --tls-key F  (tcp, ws, http) serve over TLS with this PEM certificate chain and key (wss://, https://)",
     "  --transport http     Streamable HTTP at http://HOST:PORT/mcp, both protocol eras (default port 3335;",
     "                       Host and Origin: localhost only)",
     "  --http-response M    how HTTP requests are answered: auto (JSON unless something streams first), json, sse",
@@ -95,7 +95,7 @@ const portOf = (args: ReadonlyArray<string>, fallback: number) => {
     : Effect.fail(new Error(`--port must be a port number`))
 }
 
-/** `--tls-cert`/`--tls-key`: the TLS of the tcp and ws listeners (both or neither). */
+/** `--tls-cert`/`--tls-key`: the TLS of the tcp, ws and http listeners (both or neither). */
 const tlsOf = (args: ReadonlyArray<string>) => {
   const cert = flagValue(args, "--tls-cert")
   const key = flagValue(args, "--tls-key")
@@ -175,12 +175,14 @@ const serve = Effect.gen(function*() {
     if (response !== "auto" && response !== "json" && response !== "sse") {
       return yield* Effect.fail(new Error(`--http-response must be auto, json or sse`))
     }
+    const tls = yield* tlsOf(args)
     return yield* supervised("http", (server, handle, { admit, routes }) =>
       Effect.gen(function*() {
         // sessions and SSE event stores live in tier 2 (SessionManager, EventStore): /metrics' mcp_sessions is them
         const state = yield* HttpState.options
         const listening = yield* StreamableHttpServer.serve({
           ...state,
+          ...tls,
           port,
           host,
           response,

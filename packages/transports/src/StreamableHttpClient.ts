@@ -39,6 +39,7 @@ import * as Stream from "effect/Stream"
 import { Backoff, Transport } from "@effect-mcp/core"
 import { type CodecError, ErrorCode, JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import * as McpHeaders from "./internal/mcpHeaders.ts"
+import { secureClientOptions, type TlsClientOptions, tlsFailureOf } from "./TcpTransport.ts"
 
 /** Client settings. */
 export interface ClientOptions {
@@ -58,6 +59,12 @@ export interface ClientOptions {
    * with `HostUnresolved` (FM-28).
    */
   readonly lookup?: net.LookupFunction
+  /**
+   * TLS of an `https:` URL: the CAs to trust (default: the system's), the name to verify, a client certificate
+   * for mutual TLS, the lowest protocol version (TLS 1.2). A handshake that fails (a certificate that does not
+   * verify, a name that does not match, a protocol error) fails the send with `TlsFailure` (FM-29).
+   */
+  readonly tls?: TlsClientOptions
   /** Backoff of stream reconnections (default base 1 s, cap 16 s, full jitter). */
   readonly reconnect?: Backoff.Policy
   /** Reconnections of one broken stream before giving up (default 10). */
@@ -144,7 +151,9 @@ export const connect = (
     const url = new URL(options.url)
     const secure = url.protocol === "https:"
     const agentOptions = { keepAlive: true, maxSockets: 64, ...(options.lookup === undefined ? {} : { lookup: options.lookup }) }
-    const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions)
+    const agent = secure
+      ? new https.Agent({ ...agentOptions, ...secureClientOptions(options.tls ?? {}) })
+      : new http.Agent(agentOptions)
     const maxBytes = options.maxResponseBytes ?? codec.maxFrameBytes
     const responseTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.responseTimeout ?? Duration.seconds(60)))
     const maxReconnects = options.maxReconnects ?? 10
@@ -270,10 +279,10 @@ export const connect = (
       method: "POST" | "GET" | "DELETE",
       headers: Record<string, string>,
       body: string | undefined,
-      onResponse: (error: Transport.TransportFailure | Transport.HostUnresolved | undefined, response?: Response) => void
+      onResponse: (error: Transport.TransportFailure | Transport.HostUnresolved | Transport.TlsFailure | undefined, response?: Response) => void
     ): http.ClientRequest => {
       let done = false
-      const finish = (error: Transport.TransportFailure | Transport.HostUnresolved | undefined, response?: Response) => {
+      const finish = (error: Transport.TransportFailure | Transport.HostUnresolved | Transport.TlsFailure | undefined, response?: Response) => {
         if (done) return
         done = true
         cancelTimer()
@@ -293,11 +302,14 @@ export const connect = (
         res.on("error", () => {})
         finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: res })
       })
-      request.on("error", (error) =>
+      request.on("error", (error) => {
+        const port = Number(url.port || (secure ? 443 : 80))
         finish(
-          Transport.hostUnresolved(error, url.hostname, Number(url.port || (secure ? 443 : 80))) ??
+          Transport.hostUnresolved(error, url.hostname, port) ??
+            (secure ? tlsFailureOf(error, url.hostname, port) : undefined) ??
             new Transport.TransportFailure({ detail: `${method} ${url.href}: ${error.message}`, cause: error })
-        ))
+        )
+      })
       request.on("close", () => {
         active.delete(request)
         finish(new Transport.TransportFailure({ detail: `${method} ${url.href}: closed before a response` }))

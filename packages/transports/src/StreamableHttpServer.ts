@@ -37,6 +37,8 @@
  */
 import * as crypto from "node:crypto"
 import * as http from "node:http"
+import * as https from "node:https"
+import type * as tls from "node:tls"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -44,6 +46,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -57,6 +60,7 @@ import { CodecError, ErrorCode, JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrp
 import * as EventStore from "./EventStore.ts"
 import * as HttpGuard from "./internal/httpGuard.ts"
 import * as McpHeaders from "./internal/mcpHeaders.ts"
+import { handshakeTimeoutMs, secureServerOptions, type TlsServerOptions, watchTlsHandshakes } from "./TcpTransport.ts"
 
 /** Server settings. */
 export interface Options {
@@ -66,6 +70,13 @@ export interface Options {
   readonly port: number
   /** The MCP endpoint's path (default `/mcp`). */
   readonly path?: string
+  /**
+   * Serves HTTPS (FM-29): the server's certificate and key, optionally mutual TLS (`requestCert` with `ca`),
+   * the lowest protocol version (TLS 1.2) and the handshake bound (`handshakeTimeout`, 10 s on Effect's Clock;
+   * a client that does not finish in time is dropped). Failed handshakes are logged with their code and
+   * counted (`stats.tlsHandshakeFailures`). Without it, plain HTTP (terminate TLS in front, or on loopback).
+   */
+  readonly tls?: TlsServerOptions
   /** Allowed `Host` names (no port). Default: loopback names for a loopback bind, none otherwise. */
   readonly allowedHosts?: ReadonlyArray<string> | "any"
   /** Allowed `Origin`s as `scheme://host` (no port). Default: loopback origins for a loopback bind, none otherwise. */
@@ -324,6 +335,8 @@ export interface Stats {
   readonly slowReadersCut: number
   /** POSTs of a request whose id is in flight in the session, answered with the duplicate error (FM-10). */
   readonly rejectedDuplicates: number
+  /** TLS handshakes that failed or did not finish in time (`tls`; FM-29). */
+  readonly tlsHandshakeFailures: number
   /** Sessions whose connection was rebuilt from their set-up in the session store (FM-52). */
   readonly sessionsRestored: number
   /** Rebuilds that failed (the set-up was refused or not answered in time): those sessions ended (404). */
@@ -483,7 +496,8 @@ export const serve = <E, R>(
       slowReadersCut: 0,
       rejectedDuplicates: 0,
       sessionsRestored: 0,
-      restoresFailed: 0
+      restoresFailed: 0,
+      tlsHandshakeFailures: 0
     }
     // the handlers' fibers live in a scope of their own, closed after the server's finalizer (below) has ended
     // the sessions: a handler interrupted by the shutdown finds its session ended (kept, for FM-52)
@@ -1505,10 +1519,11 @@ export const serve = <E, R>(
 
     const headersTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.headersTimeout ?? Duration.seconds(10)))
     const requestTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? Duration.seconds(30)))
-    const server = http.createServer({
+    const serverOptions: http.ServerOptions = {
       // slow clients are checked this often (Node's default, 30 s, lets a slowloris hold a socket that long)
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 2)))
-    }, (request, res) => {
+    }
+    const onRequest = (request: http.IncomingMessage, res: http.ServerResponse) => {
       res.on("error", () => {})
       request.on("error", () => {})
       const refused = HttpGuard.check(guard, request)
@@ -1540,6 +1555,26 @@ export const serve = <E, R>(
       }
       request.resume()
       reply(res, 404, failureText(null, ErrorCode.InvalidRequest, "Not found"))
+    }
+    const server = options.tls === undefined
+      ? http.createServer(serverOptions, onRequest)
+      : https.createServer({ ...serverOptions, ...secureServerOptions(options.tls) }, onRequest)
+    // FM-29: each TLS handshake is bounded on Effect's Clock, and a failed one is logged with its code and counted
+    const handshakeTimers = new Set<Fiber.Fiber<void>>()
+    const handshakes = options.tls === undefined ? undefined : watchTlsHandshakes(server as https.Server, {
+      timeoutMs: handshakeTimeoutMs(options.tls),
+      name: `https ${host}:${options.port}`,
+      run: (effect) => {
+        const fiber = Effect.runForkWith(context)(effect)
+        handshakeTimers.add(fiber)
+        fiber.addObserver(() => handshakeTimers.delete(fiber))
+        return fiber
+      },
+      admit: () => "serve",
+      release: () => {}
+    })
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (handshakes !== undefined && handshakes.secured(socket) !== "serve") socket.destroy()
     })
     server.headersTimeout = headersTimeoutMs
     server.requestTimeout = requestTimeoutMs
@@ -1572,6 +1607,8 @@ export const serve = <E, R>(
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         clearInterval(keepAlive)
+        handshakes?.dropAll()
+        for (const fiber of [...handshakeTimers]) fiber.interruptUnsafe()
         // a restorable store keeps the sessions, for another listener (or process) sharing it to rebuild (FM-52)
         for (const session of [...sessions.values()]) {
           endSession(session, "the server is shutting down", false, restorable && !session.legacy && session.setup.length > 0)
@@ -1586,9 +1623,9 @@ export const serve = <E, R>(
     return {
       host: address.address,
       port: address.port,
-      url: `http://${shownHost}:${address.port}${path}`,
+      url: `${options.tls === undefined ? "http" : "https"}://${shownHost}:${address.port}${path}`,
       sessions: Effect.sync(() => sessions.size),
-      stats: Effect.sync(() => ({ ...stats }))
+      stats: Effect.sync(() => ({ ...stats, tlsHandshakeFailures: handshakes?.failures() ?? 0 }))
     }
   })
 

@@ -15,6 +15,8 @@ import * as SampleServer from "../../../apps/sample/src/SampleServer.ts"
 import * as ReconnectingTransport from "../src/ReconnectingTransport.ts"
 import * as TcpTransport from "../src/TcpTransport.ts"
 import * as WebSocketTransport from "../src/WebSocketTransport.ts"
+import * as StreamableHttpClient from "../src/StreamableHttpClient.ts"
+import * as StreamableHttpServer from "../src/StreamableHttpServer.ts"
 import * as RealTime from "./support/realTime.ts"
 
 /** A test-only fixture (see fixtures/tls/README.md). */
@@ -47,6 +49,21 @@ const tcpServer = (tlsOptions: TcpTransport.TlsServerOptions, options: Partial<T
 /** A sample MCP server over TLS on WebSocket (`wss://`). */
 const wsServer = (tlsOptions: TcpTransport.TlsServerOptions, options: Partial<WebSocketTransport.ServerOptions> = {}) =>
   Effect.flatMap(SampleServer.make, (sample) => WebSocketTransport.serve({ port: 0, ...options, tls: tlsOptions }, sample.serve))
+
+/** A sample MCP server over HTTPS (Streamable HTTP). */
+const httpsServer = (tlsOptions: TcpTransport.TlsServerOptions, options: Partial<StreamableHttpServer.Options> = {}) =>
+  Effect.flatMap(SampleServer.make, (sample) => StreamableHttpServer.serve({ port: 0, ...options, tls: tlsOptions }, sample.serve))
+
+/** What the first message sent over a Streamable HTTP client of `url` fails with (its TLS failure, here). */
+const httpsSendFailure = (url: string, tlsOptions?: TcpTransport.TlsClientOptions) =>
+  Effect.gen(function*() {
+    const transport = yield* StreamableHttpClient.connect({ url, standaloneStream: false, ...(tlsOptions === undefined ? {} : { tls: tlsOptions }) })
+    return yield* Effect.flip(transport.send(JsonRpc.request(1, "initialize", {
+      protocolVersion: "2025-11-25",
+      capabilities: {},
+      clientInfo: { name: "tls-test", version: "1" }
+    })))
+  })
 
 /** A raw TCP peer: whether it is closed, and what it received. */
 const rawPeer = (port: number, send?: string | Uint8Array) =>
@@ -469,5 +486,65 @@ describe("TLS over WebSocket (wss:// on 127.0.0.1)", () => {
       expect(proxy.flipped).toEqual(["toClient"])
       expect(error).toMatchObject({ _tag: "TlsFailure", mode: "FM-12" })
       expect(delivered).toHaveLength(1)
+    }).pipe(Effect.scoped, codec), 10_000)
+
+  it.live("TLS over Streamable HTTP: MCP clients in both eras call tools on an https:// server that verifies their CA and name", () =>
+    Effect.gen(function*() {
+      const listening = yield* httpsServer(SERVER)
+      expect(listening.url).toBe(`https://127.0.0.1:${listening.port}/mcp`)
+      for (const protocolVersion of ["2025-11-25", "2026-07-28"] as const) {
+        const transport = yield* StreamableHttpClient.connect({ url: listening.url, tls: { ca: CA } })
+        const client = yield* McpClient.connect(transport, { ...INFO, revisions: [protocolVersion] })
+        expect(client.server.revision).toBe(protocolVersion)
+        expect(yield* client.callTool("echo", { message: `https ${protocolVersion}` })).toMatchObject({ content: [{ text: `https ${protocolVersion}` }] })
+      }
+      // plaintext HTTP to the TLS port is not served
+      const plain = yield* rawPeer(listening.port, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 2\r\n\r\n{}")
+      expect(yield* eventually(plain.closed)).toBe(true)
+      expect(plain.received()).not.toContain("HTTP/1.1 2")
+      expect(yield* eventually(() => now(listening.stats).tlsHandshakeFailures === 1)).toBe(true)
+    }).pipe(Effect.scoped, codec), 10_000)
+
+  it.live("FM-29 https: expired, wrong-name and unknown-issuer certificates fail the send with typed TlsFailures", () =>
+    Effect.gen(function*() {
+      const expired = yield* httpsServer(EXPIRED)
+      expect(yield* httpsSendFailure(expired.url, { ca: CA })).toMatchObject({
+        _tag: "TlsFailure",
+        mode: "FM-29",
+        host: "127.0.0.1",
+        port: expired.port,
+        code: "CERT_HAS_EXPIRED",
+        retryable: false
+      })
+      const wrongName = yield* httpsServer(WRONG_NAME)
+      expect(yield* httpsSendFailure(wrongName.url, { ca: CA })).toMatchObject({ _tag: "TlsFailure", code: "ERR_TLS_CERT_ALTNAME_INVALID" })
+      const selfSigned = yield* httpsServer(SELF_SIGNED)
+      expect(yield* httpsSendFailure(selfSigned.url, { ca: CA })).toMatchObject({ _tag: "TlsFailure", code: "DEPTH_ZERO_SELF_SIGNED_CERT" })
+      // without `tls` an https: URL trusts the system's CAs only
+      const good = yield* httpsServer(SERVER)
+      expect(yield* httpsSendFailure(good.url)).toMatchObject({ _tag: "TlsFailure", code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" })
+    }).pipe(Effect.scoped, codec), 10_000)
+
+  it.live("FM-29 https mTLS: a client without a certificate is refused and counted; one with a good certificate is served", () =>
+    Effect.gen(function*() {
+      const listening = yield* httpsServer({ ...SERVER, ca: CA, requestCert: true })
+      const transport = yield* StreamableHttpClient.connect({ url: listening.url, tls: { ca: CA, ...CLIENT } })
+      const good = yield* McpClient.connect(transport, INFO)
+      expect(yield* httpsSendFailure(listening.url, { ca: CA })).toMatchObject({ _tag: "TlsFailure", mode: "FM-29" })
+      expect(yield* eventually(() => now(listening.stats).tlsHandshakeFailures === 1)).toBe(true)
+      expect(yield* good.callTool("echo", { message: "mutual https" })).toMatchObject({ content: [{ text: "mutual https" }] })
+    }).pipe(Effect.scoped, codec), 10_000)
+
+  it.effect("FM-29 https: a handshake left hanging is dropped after handshakeTimeout and counted (TestClock)", () =>
+    Effect.gen(function*() {
+      const listening = yield* httpsServer({ ...SERVER, handshakeTimeout: "3 seconds" })
+      const partial = yield* rawPeer(listening.port, PARTIAL_CLIENT_HELLO)
+      yield* realSleep(50)
+      yield* TestClock.adjust("2 seconds")
+      yield* realSleep(50)
+      expect(partial.closed()).toBe(false)
+      yield* TestClock.adjust("1 second")
+      expect(yield* eventually(partial.closed)).toBe(true)
+      expect(yield* eventually(() => now(listening.stats).tlsHandshakeFailures === 1)).toBe(true)
     }).pipe(Effect.scoped, codec), 10_000)
 })
