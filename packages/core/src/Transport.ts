@@ -129,4 +129,11 @@ export interface Transport {
    * SEP-1699). Transports without per-request streams leave it out.
    */
   readonly closeRequestStream?: (requestId: JsonRpc.RequestId) => Effect.Effect<void>
+  /**
+   * Ends the connection for a server that crashed, without ending the session it carries when the transport can
+   * rebuild it (Streamable HTTP whose session store keeps set-ups: the client's next request gets a new server,
+   * FM-52); otherwise the same as `close`. A supervisor calls it instead of `close` when the server's fiber
+   * fails or is interrupted. Transports without sessions leave it out.
+   */
+  readonly abandon?: Effect.Effect<void>
 }

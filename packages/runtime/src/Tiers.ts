@@ -261,7 +261,8 @@ export interface ServerTierShape extends Tier {
   readonly servers: Effect.Effect<ReadonlyArray<Supervisor.ChildStatus>>
   /**
    * A listener's `handle` that serves each connection as a server of this tier (`conn/<n>`): it returns when
-   * the server ends, the connection is closed whenever the server ends (a crash, a tier restart), and a
+   * the server ends, the connection is closed whenever the server ends (a crash or a tier restart abandons it:
+   * a Streamable HTTP session then outlives its server and the client's next request gets a new one), and a
    * connection arriving while the tier is unavailable is closed at once. When the listener ends (it crashed,
    * its tier restarted, it was stopped) every connection is closed at once, concurrently, and then its server
    * is stopped: nothing of a dead listener stays open (FM-09). For the `handle` of
@@ -304,7 +305,14 @@ export class ServerTier extends Context.Service<ServerTier, ServerTierShape>()("
           Effect.gen(function*() {
             const id = `conn/${++connections}`
             const ended = yield* Deferred.make<void>()
-            const server = serve(transport).pipe(Effect.ensuring(Effect.andThen(transport.close, Deferred.succeed(ended, undefined))))
+            // a server that crashed (or was stopped) abandons its connection: a transport that can rebuild the
+            // session (Streamable HTTP, FM-52) keeps it for the client's next request and a new server
+            const server = serve(transport).pipe(Effect.onExit((exit) =>
+              Effect.andThen(
+                Exit.isFailure(exit) && transport.abandon !== undefined ? transport.abandon : transport.close,
+                Deferred.succeed(ended, undefined)
+              )
+            ))
             const run = yield* withContext(server)
             const started = yield* Effect.exit(tier.awaitSupervisor(timeout).pipe(
               Effect.flatMap((s) => s.startChild(id, faults.crashable(`servers/${id}`)(routed(registry, `server/${id}`, id, run))))

@@ -72,7 +72,7 @@ const layer = Layer.merge(
 )
 
 describe("wiring: Streamable HTTP under the tiers", () => {
-  it.live("each connection is a tier-3 server; a crashed one ends its session only; a crashed listener comes back on its port", () =>
+  it.live("each connection is a tier-3 server; a crashed one loses its connection only, and its session gets a new server at the next request (FM-52); a crashed listener comes back on its port", () =>
     quiet(Effect.gen(function*() {
       const runtime = yield* Runtime.Runtime
       const servers = yield* Tiers.ServerTier
@@ -93,11 +93,15 @@ describe("wiring: Streamable HTTP under the tiers", () => {
       expect(yield* registry.lookup("server/conn/1")).toEqual(Option.some("conn/1"))
       expect((yield* post(url, ping(2), a!.session)).status).toBe(200)
 
-      // one server crashes: its session is gone (404), the other's is served
+      // one server crashes: the other's session is served throughout; the crashed one's session is rebuilt on a
+      // new server (its set-up replayed) at its next request, under the same id
       expect(yield* runtime.crash("servers/conn/1", "FM-38")).toBe(true)
-      yield* eventually("session a ended", post(url, ping(3), a!.session), (r) => r.status === 404)
+      yield* eventually("conn/1 gone", servers.servers, (list) => list.every((s) => s.id !== "conn/1"))
       expect((yield* post(url, ping(4), b.session)).status).toBe(200)
-      expect((yield* servers.servers).map((s) => s.id)).toEqual(["conn/2"])
+      const rebuilt = yield* post(url, ping(3), a!.session)
+      expect(rebuilt.status).toBe(200)
+      expect(rebuilt.session).toBe(a!.session)
+      expect((yield* servers.servers).map((s) => s.id)).toEqual(["conn/2", "conn/3"])
 
       // the listener crashes: its connections end with it; after the backoff it listens again on its port
       expect(yield* runtime.crash("transports/http", "FM-40")).toBe(true)

@@ -854,8 +854,9 @@ export const serve = <E, R>(
 
     /**
      * Starts a session's connection under `id` (the store has it): its inbox, its streams and its handler. A
-     * handler that ends with a failure or a defect (a crash) ends the connection only: a restorable store keeps
-     * the session, for the next request to rebuild (FM-52); one that ends normally ends the session.
+     * handler that ends with a failure, a defect or an interruption (a crash), or whose supervisor calls the
+     * transport's `abandon`, ends the connection only: a restorable store keeps the session, for the next
+     * request to rebuild (FM-52); one that ends normally, or closes its transport, ends the session.
      */
     const startSession = (id: string, isLegacy: boolean): Session => {
       const inbox = Effect.runSync(Queue.bounded<JsonRpcCodec.Decoded, Transport.TransportError | Cause.Done>(inboxSize))
@@ -877,12 +878,18 @@ export const serve = <E, R>(
       ;(session as { standalone: ResponseStream }).standalone = newStream(undefined, session, { json: false, sse: true }, false, false, true)
       session.standalone.mode = "sse"
       sessions.set(session.id, session)
+      // the server crashed: its connection ends, a restorable store keeps the session for the next request
+      const abandon = Effect.sync(() => {
+        if (session.ended) return
+        endSession(session, "the server of the session crashed", false, restorable && !session.legacy && session.setup.length > 0)
+      })
       const transport: Transport.Transport = {
         incoming: Stream.fromQueue(inbox),
         send: (message, sendOptions) => Effect.suspend(() => route(session, undefined, message, sendOptions)),
         close: Effect.sync(() => {
           if (!session.ended) endSession(session, "closed by the server")
         }),
+        abandon,
         closeRequestStream: (id) =>
           Effect.sync(() => {
             const stream = session.requestStreams.get(id)
@@ -895,18 +902,9 @@ export const serve = <E, R>(
           })
       }
       run(handle(transport).pipe(
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            if (session.ended) return
-            const crashed = exit._tag === "Failure"
-            endSession(
-              session,
-              crashed ? "the server of the session crashed" : "the connection ended",
-              false,
-              crashed && restorable && !session.legacy && session.setup.length > 0
-            )
-          })
-        ),
+        Effect.onExit((exit) => exit._tag === "Failure" ? abandon : Effect.sync(() => {
+          if (!session.ended) endSession(session, "the connection ended")
+        })),
         Effect.ignoreCause
       ))
       return session
