@@ -13,7 +13,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as net from "node:net"
 import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -25,21 +24,11 @@ import { JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import { ResourceMonitor, Runtime, Tiers } from "@effect-mcp/runtime"
 import { TcpTransport, WebSocketTransport } from "@effect-mcp/transports"
 import { sampleMain } from "../../../test/support/sample.ts"
-import { quiet } from "./support/world.ts"
+import { freePort, quiet } from "./support/world.ts"
 
 const layer = Layer.merge(
   Runtime.Runtime.layer({ faultInjection: true, resourceSource: ResourceMonitor.Source.fromSync(() => ({})) }),
   JsonRpcCodec.JsonRpcCodec.layer
-)
-
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 )
 
 /** Polls `effect` in real time (every 10 ms, at most `ms`) until `ok` holds; dies otherwise. */

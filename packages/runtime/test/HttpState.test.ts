@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import * as Deferred from "effect/Deferred"
@@ -19,7 +18,7 @@ import type { Transport } from "@effect-mcp/core"
 import { JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import { StreamableHttpClient, StreamableHttpServer } from "@effect-mcp/transports"
 import { EventStore, HttpState, Runtime, SessionManager, Tiers } from "@effect-mcp/runtime"
-import { allRunning, memberGenerations, quiet, runtimeLayer, settle, until } from "./support/world.ts"
+import { allRunning, freePort, memberGenerations, quiet, runtimeLayer, settle, until } from "./support/world.ts"
 
 /** Waits in real time (the condition may wait on sockets) until `condition` holds, for at most 5 s. */
 const eventually = <E>(label: string, condition: Effect.Effect<boolean, E>) =>
@@ -180,16 +179,6 @@ const connect = (url: string) =>
     yield* Effect.orDie(transport.send(initialized))
     return { request }
   })
-
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 /** An SSE event as read: its id and its message. */
 interface SseEvent {

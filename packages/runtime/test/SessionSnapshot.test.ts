@@ -4,13 +4,12 @@ import * as path from "node:path"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
-import * as References from "effect/References"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import { SessionManager } from "@effect-mcp/runtime"
 import { settle } from "./support/world.ts"
+import { captureLogs, metricValue } from "../../faults/test/support.ts"
 
 /** Temporary directories made by the tests, removed after each one. */
 const dirs: Array<string> = []
@@ -52,24 +51,8 @@ const eventually = (label: string, condition: () => boolean) =>
     }
   })
 
-/** A logger that keeps every line (level, text, annotations). */
-const captureLogs = () => {
-  const lines: Array<{ readonly level: string; readonly message: string; readonly annotations: Record<string, unknown> }> = []
-  const logger = Logger.make(({ fiber, logLevel, message }) => {
-    lines.push({
-      level: logLevel,
-      message: Array.isArray(message) ? message.map(String).join(" ") : String(message),
-      annotations: { ...fiber.getRef(References.CurrentLogAnnotations) }
-    })
-  })
-  return { lines, layer: Logger.layer([logger]) }
-}
-
 /** The count of `mcp_session_snapshot_failures_total` in the current metric registry. */
-const snapshotFailures = Effect.map(Metric.snapshot, (snapshot) =>
-  snapshot
-    .filter((m) => m.id === "mcp_session_snapshot_failures_total" && m.type === "Counter")
-    .reduce((sum, m) => sum + (m.type === "Counter" ? Number(m.state.count) : 0), 0))
+const snapshotFailures = metricValue("mcp_session_snapshot_failures_total", {})
 
 const initialize = { messages: [{ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }] }
 

@@ -3,7 +3,6 @@
  * servers (`ServerTier.handler`), with the health routes on the same port. Real time and real sockets.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as net from "node:net"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -13,7 +12,7 @@ import type { Transport } from "@effect-mcp/core"
 import { JsonRpc, JsonRpcCodec } from "@effect-mcp/jsonrpc"
 import { StreamableHttpServer } from "@effect-mcp/transports"
 import { Health, Registry, ResourceMonitor, Runtime, Tiers } from "@effect-mcp/runtime"
-import { quiet } from "./support/world.ts"
+import { freePort, quiet } from "./support/world.ts"
 
 /** A minimal MCP peer on a transport: answers initialize and ping. */
 const echo = (transport: Transport.Transport): Effect.Effect<void> =>
@@ -29,16 +28,6 @@ const echo = (transport: Transport.Transport): Effect.Effect<void> =>
     }),
     Effect.ignore
   )
-
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 const json = { "content-type": "application/json", accept: "application/json, text/event-stream" }
 const post = (url: string, body: unknown, session?: string) =>

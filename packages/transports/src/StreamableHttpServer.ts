@@ -53,6 +53,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Transport } from "@effect-mcp/core"
@@ -230,6 +231,17 @@ export interface SessionSetup {
   readonly messages: ReadonlyArray<JsonRpc.Message>
 }
 
+/**
+ * FM-52: a session's connection could not be rebuilt from its set-up (the new server refused the replayed
+ * `initialize`, or did not answer within `restoreTimeout`, or the session's inbox was full). The session ends
+ * and its client gets 404; it is logged with its mode and counted (`stats.restoresFailed`).
+ */
+export class SessionRestoreFailed extends Schema.TaggedError<SessionRestoreFailed>()("SessionRestoreFailed", {
+  mode: Schema.tag("FM-52"),
+  sessionId: Schema.String,
+  reason: Schema.String
+}) {}
+
 /** Settings of the in-process session table. */
 export interface MemorySessionsOptions {
   /** Most sessions at once (default 1,000). */
@@ -247,11 +259,12 @@ interface MemoryEntry {
 }
 
 /**
- * The in-process session table, the server's default: it keeps each session's set-up, so the session of a
- * handler that crashed is rebuilt at its client's next request (it lives as long as the listener). Idle sessions that are not busy expire (checked every
- * quarter of the timeout, at most every 30 s); past `maxSessions` a new session evicts a session that was never
- * used (the oldest), or else the least recently active one, so a flood of `initialize`s cannot push out the
- * sessions in use. It lives in the scope (its sweeper is a fiber of it).
+ * The in-process session table, the server's default. It keeps each session's set-up, so the session of a
+ * handler that crashed is rebuilt at its client's next request (for as long as the listener lives). Idle
+ * sessions that are not busy expire (checked every quarter of the timeout, at most every 30 s); past
+ * `maxSessions` a new session evicts a session that was never used (the oldest), or else the least recently
+ * active one, so a flood of `initialize`s cannot push out the sessions in use. It lives in the scope (its
+ * sweeper is a fiber of it).
  */
 export const memorySessions = (options: MemorySessionsOptions = {}): Effect.Effect<SessionStore, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -496,8 +509,7 @@ export const serve = <E, R>(
       slowReadersCut: 0,
       rejectedDuplicates: 0,
       sessionsRestored: 0,
-      restoresFailed: 0,
-      tlsHandshakeFailures: 0
+      restoresFailed: 0
     }
     // the handlers' fibers live in a scope of their own, closed after the server's finalizer (below) has ended
     // the sessions: a handler interrupted by the shutdown finds its session ended (kept, for FM-52)
@@ -843,6 +855,8 @@ export const serve = <E, R>(
 
     /** Whether the store can rebuild sessions: then a session outlives its connection and this listener. */
     const restorable = store.loadSetup !== undefined && store.saveSetup !== undefined
+    /** Whether a session whose connection ends now stays in the store, to be rebuilt (FM-52). */
+    const keepable = (session: Session) => restorable && !session.legacy && session.setup.length > 0
 
     /** Tells the store when a session starts or stops having requests in flight (a busy session does not expire). */
     const syncBusy = (session: Session) => {
@@ -881,7 +895,7 @@ export const serve = <E, R>(
       // the server crashed: its connection ends, a restorable store keeps the session for the next request
       const abandon = Effect.sync(() => {
         if (session.ended) return
-        endSession(session, "the server of the session crashed", false, restorable && !session.legacy && session.setup.length > 0)
+        endSession(session, "the server of the session crashed", false, keepable(session))
       })
       const transport: Transport.Transport = {
         incoming: Stream.fromQueue(inbox),
@@ -931,29 +945,31 @@ export const serve = <E, R>(
      * message (as its client did); the answers are the server's own. Fails when `initialize` is refused or
      * the replay takes longer than `restoreTimeout`.
      */
-    const replaySetup = (session: Session, setup: SessionSetup): Effect.Effect<void, Transport.TransportError | string> =>
-      Effect.gen(function*() {
+    const replaySetup = (session: Session, setup: SessionSetup): Effect.Effect<void, SessionRestoreFailed> => {
+      const failed = (reason: string) => Effect.fail(new SessionRestoreFailed({ sessionId: session.id, reason }))
+      return Effect.gen(function*() {
         let n = 0
         for (const message of setup.messages) {
           if (!JsonRpc.isRequest(message)) {
-            if (!Queue.offerUnsafe(session.inbox, Result.succeed(message))) return yield* Effect.fail("the session's inbox is full")
+            if (!Queue.offerUnsafe(session.inbox, Result.succeed(message))) return yield* failed("the session's inbox is full")
             continue
           }
           const id = `effect-mcp/restore/${session.id.slice(0, 8)}/${n++}`
           const answered = Deferred.makeUnsafe<JsonRpc.Message, Transport.TransportError>()
           session.replays.set(id, answered)
-          if (!Queue.offerUnsafe(session.inbox, Result.succeed({ ...message, id }))) return yield* Effect.fail("the session's inbox is full")
-          const answer = yield* Deferred.await(answered)
+          if (!Queue.offerUnsafe(session.inbox, Result.succeed({ ...message, id }))) return yield* failed("the session's inbox is full")
+          const answer = yield* Effect.catch(Deferred.await(answered), (error) => failed(`the connection ended: ${error.message}`))
           if ("error" in answer && message.method === "initialize") {
-            return yield* Effect.fail(`the server refused the replayed initialize: ${answer.error.message}`)
+            return yield* failed(`the server refused the replayed initialize: ${answer.error.message}`)
           }
         }
       }).pipe(
         Effect.timeoutOrElse({
           duration: restoreTimeout,
-          orElse: () => Effect.fail(`the set-up was not answered within ${Duration.toMillis(restoreTimeout)} ms`)
+          orElse: () => failed(`the set-up was not answered within ${Duration.toMillis(restoreTimeout)} ms`)
         })
       )
+    }
 
     /**
      * The live session `id`, or one rebuilt from the store's set-up (FM-52); `undefined` when neither (404).
@@ -985,8 +1001,11 @@ export const serve = <E, R>(
         const exit = yield* Effect.exit(replaySetup(session, setup))
         if (exit._tag === "Failure") {
           stats.restoresFailed++
-          const reason = Cause.squash(exit.cause)
-          yield* Effect.logWarning(`session ${id.slice(0, 8)}…: its connection could not be rebuilt (FM-52): ${String(reason instanceof Error ? reason.message : reason)}`)
+          const error = Cause.squash(exit.cause)
+          const reason = error instanceof SessionRestoreFailed ? error.reason : String(error)
+          yield* Effect.logWarning(`session ${id.slice(0, 8)}…: its connection could not be rebuilt: ${reason}`).pipe(
+            Effect.annotateLogs({ mode: "FM-52", error: "SessionRestoreFailed" })
+          )
           if (!session.ended) endSession(session, "its connection could not be rebuilt")
           return undefined
         }
@@ -1609,7 +1628,7 @@ export const serve = <E, R>(
         for (const fiber of [...handshakeTimers]) fiber.interruptUnsafe()
         // a restorable store keeps the sessions, for another listener (or process) sharing it to rebuild (FM-52)
         for (const session of [...sessions.values()]) {
-          endSession(session, "the server is shutting down", false, restorable && !session.legacy && session.setup.length > 0)
+          endSession(session, "the server is shutting down", false, keepable(session))
         }
         yield* Effect.callback<void>((resume) => {
           server.close(() => resume(Effect.void))

@@ -2,6 +2,7 @@
  * A running supervision tree for the blast-radius tests: the runtime with fault injection on, a resource
  * source the test controls, two servers and three transports whose starts are counted.
  */
+import * as net from "node:net"
 import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -16,6 +17,17 @@ export interface World {
   /** Starts of each server and transport workload. */
   readonly starts: Record<string, number>
 }
+
+/** A port free on 127.0.0.1 now (for a listener that must come back on the same port after a restart). */
+export const freePort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+)
 
 /** What the test's resource source reports (mutable by the test). */
 export const readings: { current: ResourceMonitor.Sample } = { current: {} }
